@@ -1,0 +1,142 @@
+# nusa — offline-first ledger sync for cooperatives.
+#   make          build build/nusactl
+#   make deps     install missing build and test packages (Debian, as root)
+#   make test     build with ASan+UBSan and run unit, integration and fuzz
+#   make fuzz     run each fuzzer longer (FUZZ_SECONDS, default 60)
+#   make demo     build and run the demo
+# V=1 shows commands; PREFIX and DESTDIR apply to install.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+CLANG   ?= clang
+PKG_CONFIG ?= pkg-config
+
+# Libraries the code links against, and what make deps installs.
+LIB_PKGS  := libsodium lmdb jansson
+TEST_PKGS := cmocka
+APT_PKGS  := build-essential pkg-config python3 clang libclang-rt-14-dev \
+	libsodium-dev liblmdb-dev lmdb-utils libzmq3-dev libavahi-client-dev \
+	libinih-dev libjansson-dev libcmocka-dev libcsv-dev
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wformat=2 -Werror
+CSTD    := -std=c11 -D_GNU_SOURCE
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(LIB_PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(LIB_PKGS) 2>/dev/null) -lcsv
+INCS    := -Icrdt -Itransport -Itools
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = $(CSTD) $(WARN) $(INCS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
+
+SAN      := -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+TEST_CFLAGS = $(CSTD) $(WARN) $(INCS) $(PKG_CFLAGS) -O1 -g $(SAN) -MMD -MP
+
+LIB_SRCS  := $(wildcard crdt/*.c transport/*.c)
+TOOL_SRCS := $(filter-out tools/nusactl.c,$(wildcard tools/*.c))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+
+LIB_OBJS      := $(LIB_SRCS:%.c=build/obj/%.o) $(TOOL_SRCS:%.c=build/obj/%.o)
+TEST_LIB_OBJS := $(LIB_SRCS:%.c=build/test/obj/%.o) \
+	$(TOOL_SRCS:%.c=build/test/obj/%.o)
+UNIT_BINS     := $(UNIT_SRCS:tests/unit/%.c=build/test/%)
+FUZZ_BINS     := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+.SECONDARY:
+.PHONY: all deps test unit integration fuzz-smoke fuzz demo install clean
+
+all: build/nusactl
+
+deps:
+	@missing=""; \
+	for p in $(LIB_PKGS) $(TEST_PKGS) libzmq avahi-client inih; do \
+		$(PKG_CONFIG) --exists $$p 2>/dev/null || missing="$$missing $$p"; \
+	done; \
+	for c in cc make python3 $(CLANG) mdb_stat $(PKG_CONFIG); do \
+		command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; \
+	done; \
+	[ -f /usr/include/csv.h ] || missing="$$missing csv.h"; \
+	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a \
+		>/dev/null 2>&1 || missing="$$missing libFuzzer"; \
+	if [ -n "$$missing" ]; then \
+		echo "deps: missing:$$missing; installing with apt-get"; \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q \
+			$(APT_PKGS) </dev/null; \
+	fi
+
+build/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+build/nusactl: build/obj/tools/nusactl.o $(LIB_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS)
+
+# The sanitizer build: every object again, the tools and the unit tests.
+build/test/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC-SAN  $<")
+	$(Q)$(CC) $(TEST_CFLAGS) -c $< -o $@
+
+build/test/nusactl: build/test/obj/tools/nusactl.o $(TEST_LIB_OBJS)
+	$(Q)$(CC) $(SAN) $^ -o $@ $(PKG_LIBS)
+
+build/test/test_%: build/test/obj/tests/unit/test_%.o \
+		build/test/obj/tests/unit/testutil.o $(TEST_LIB_OBJS)
+	$(Q)$(CC) $(SAN) $^ -o $@ $(PKG_LIBS) \
+		$$($(PKG_CONFIG) --libs $(TEST_PKGS))
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(TOOL_SRCS)
+	@mkdir -p $(@D)
+	$(Q)$(CLANG) $(CSTD) $(INCS) $(PKG_CFLAGS) -g -O1 \
+		-fsanitize=fuzzer,address,undefined $^ -o $@ $(PKG_LIBS)
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory unit integration fuzz-smoke
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+integration: build/test/nusactl build/nusactl
+	@set -e; for t in tests/integration/*.sh; do \
+		echo "== $$t"; NUSACTL=$(CURDIR)/build/test/nusactl \
+		SHARED=$(CURDIR)/../shared bash $$t; done
+
+# Each fuzzer replays its seed corpus and then mutates for a few seconds:
+# enough to catch a regression; make fuzz runs them for longer.
+FUZZ_SECONDS ?= 60
+fuzz-smoke: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do n=$${f##*/}; echo "== $$f"; \
+		mkdir -p build/fuzz/corpus/$$n; \
+		$$f -max_total_time=8 -print_final_stats=0 \
+			build/fuzz/corpus/$$n tests/fuzz/corpus/$$n \
+			2>build/fuzz/$$n.log || { tail -40 build/fuzz/$$n.log; \
+			exit 1; }; done
+
+fuzz: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do n=$${f##*/}; \
+		mkdir -p build/fuzz/corpus/$$n; \
+		$$f -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus/$$n \
+			tests/fuzz/corpus/$$n; done
+
+demo: deps build/nusactl
+	bash tools/demo.sh build/nusactl
+
+install: build/nusactl
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 build/nusactl $(DESTDIR)$(PREFIX)/bin/nusactl
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,958 @@
+#include "store.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lmdb.h>
+#include <sodium.h>
+
+#include "codec.h"
+#include "entry.h"
+#include "hlc.h"
+#include "key.h"
+#include "payload.h"
+#include "state.h"
+#include "store_db.h"
+
+/* 1 GiB of address space: a koperasi's ten years of books fit in a few
+ * percent of it, and LMDB only uses the pages it touches. */
+#define STORE_MAPSIZE ((size_t)1 << 30)
+
+static const char *const db_names[DB_COUNT] = {
+	[DB_META] = "meta",
+	[DB_ENTRIES] = "entries",
+	[DB_SIGS] = "sigs",
+	[DB_FEEDS] = "feeds",
+	[DB_VECTOR] = "vector",
+	[DB_CLOCK] = "clock",
+	[DB_ADMIN] = "admin",
+	[DB_DEVICES] = "devices",
+	[DB_RECORDS] = "records",
+	[DB_POSTINGS] = "postings",
+	[DB_BALANCES] = "balances",
+	[DB_REVERSALS] = "reversals",
+};
+
+#define MV(p, n) ((MDB_val){ .mv_size = (n), .mv_data = (void *)(p) })
+
+int
+store_mdb_err(int rc)
+{
+	switch (rc) {
+	case 0:
+		return 0;
+	case MDB_NOTFOUND:
+		return -NUSA_ENOTFOUND;
+	case MDB_KEYEXIST:
+		return -NUSA_EEXIST;
+	case MDB_MAP_FULL:
+		return -ENOSPC;
+	case MDB_READERS_FULL:
+		return -EAGAIN;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+		return -NUSA_ECORRUPT;
+	case MDB_VERSION_MISMATCH:
+	case MDB_INVALID:
+		return -NUSA_ESTOREVER;
+	default:
+		if (rc > 0)
+			return -rc;		/* errno from LMDB */
+		return rc > MDB_KEYEXIST ? rc : -EIO; /* ours already */
+	}
+}
+
+void
+store_order_key(uint8_t out[ORDER_KEY_LEN], uint64_t hlc,
+    const uint8_t *author, const uint8_t *id)
+{
+	codec_be64(out, hlc);
+	memcpy(out + 8, author, NUSA_KEY_LEN);
+	memcpy(out + 8 + NUSA_KEY_LEN, id, NUSA_HASH_LEN);
+}
+
+static void
+feed_key(uint8_t out[FEED_KEY_LEN], const uint8_t *author, uint64_t seq)
+{
+	memcpy(out, author, NUSA_KEY_LEN);
+	codec_be64(out + NUSA_KEY_LEN, seq);
+}
+
+static int
+meta_get(struct store_txn *t, const char *name, MDB_val *v)
+{
+	MDB_val k = MV(name, strlen(name));
+
+	return store_mdb_err(mdb_get(t->txn, t->s->dbi[DB_META], &k, v));
+}
+
+static int
+meta_put(struct store_txn *t, const char *name, const void *p, size_t n)
+{
+	MDB_val k = MV(name, strlen(name)), v = MV(p, n);
+
+	return store_mdb_err(mdb_put(t->txn, t->s->dbi[DB_META], &k, &v, 0));
+}
+
+static int
+store_init_dbs(struct store *s, int create)
+{
+	uint8_t fmt[4] = { 0, 0, 0, STORE_FORMAT };
+	struct store_txn t = { .s = s };
+	MDB_val v;
+	int i, rc, flags;
+
+	rc = mdb_txn_begin(s->env, NULL, 0, &t.txn);
+	if (rc)
+		return store_mdb_err(rc);
+	for (i = 0; i < DB_COUNT; i++) {
+		flags = MDB_CREATE;
+		if (i == DB_FEEDS || i == DB_REVERSALS)
+			flags |= MDB_DUPSORT | MDB_DUPFIXED;
+		rc = mdb_dbi_open(t.txn, db_names[i], flags, &s->dbi[i]);
+		if (rc) {
+			rc = store_mdb_err(rc);
+			goto fail;
+		}
+	}
+	rc = meta_get(&t, "format", &v);
+	if (rc == -NUSA_ENOTFOUND && create) {
+		rc = meta_put(&t, "format", fmt, sizeof(fmt));
+	} else if (rc == 0) {
+		if (v.mv_size != sizeof(fmt) || memcmp(v.mv_data, fmt, 4) != 0)
+			rc = -NUSA_ESTOREVER;
+	} else if (rc == -NUSA_ENOTFOUND) {
+		rc = -ENOENT;
+	}
+	if (rc)
+		goto fail;
+	return store_mdb_err(mdb_txn_commit(t.txn));
+fail:
+	mdb_txn_abort(t.txn);
+	return rc;
+}
+
+int
+store_open(struct store **out, const char *path, int flags)
+{
+	struct store *s;
+	int rc;
+
+	*out = NULL;
+	if (sodium_init() < 0)
+		return -ENOMEM;
+	if ((flags & STORE_CREATE) && mkdir(path, 0700) != 0 &&
+	    errno != EEXIST)
+		return -errno;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return -ENOMEM;
+	if ((rc = mdb_env_create(&s->env)) != 0)
+		goto fail;
+	if ((rc = mdb_env_set_maxdbs(s->env, DB_COUNT)) != 0 ||
+	    (rc = mdb_env_set_mapsize(s->env, STORE_MAPSIZE)) != 0 ||
+	    (rc = mdb_env_open(s->env, path, MDB_NOTLS, 0600)) != 0)
+		goto fail;
+	if ((rc = store_init_dbs(s, flags & STORE_CREATE)) != 0) {
+		store_close(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+fail:
+	store_close(s);
+	return store_mdb_err(rc);
+}
+
+void
+store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	if (s->env)
+		mdb_env_close(s->env);
+	free(s);
+}
+
+int
+store_begin(struct store *s, struct store_txn **out, int flags)
+{
+	struct store_txn *t;
+	MDB_val v;
+	int rc;
+
+	*out = NULL;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return -ENOMEM;
+	t->s = s;
+	t->write = (flags & STORE_WRITE) != 0;
+	rc = mdb_txn_begin(s->env, NULL, t->write ? 0 : MDB_RDONLY, &t->txn);
+	if (rc) {
+		free(t);
+		return store_mdb_err(rc);
+	}
+	if (meta_get(t, "network", &v) == 0 && v.mv_size == NUSA_KEY_LEN) {
+		memcpy(t->network, v.mv_data, NUSA_KEY_LEN);
+		t->network_known = 1;
+	}
+	*out = t;
+	return 0;
+}
+
+int
+store_commit(struct store_txn *t)
+{
+	int rc = mdb_txn_commit(t->txn);
+
+	free(t);
+	return store_mdb_err(rc);
+}
+
+void
+store_abort(struct store_txn *t)
+{
+	if (t == NULL)
+		return;
+	mdb_txn_abort(t->txn);
+	free(t);
+}
+
+int
+store_network(struct store_txn *t, uint8_t id[NUSA_KEY_LEN], char *name,
+    size_t cap)
+{
+	MDB_val v;
+	size_t n;
+
+	if (!t->network_known)
+		return -NUSA_ENONET;
+	memcpy(id, t->network, NUSA_KEY_LEN);
+	if (name && cap) {
+		name[0] = '\0';
+		if (meta_get(t, "name", &v) == 0) {
+			n = v.mv_size < cap - 1 ? v.mv_size : cap - 1;
+			memcpy(name, v.mv_data, n);
+			name[n] = '\0';
+		}
+	}
+	return 0;
+}
+
+/* Turns an iteration's LMDB end into 0, keeps a callback's own value. */
+static int
+iter_end(int rc, int from_fn)
+{
+	if (from_fn)
+		return rc;
+	return rc == MDB_NOTFOUND ? 0 : store_mdb_err(rc);
+}
+
+int
+store_device_put(struct store_txn *t, const struct store_device *d)
+{
+	uint8_t b[18];
+	MDB_val k = MV(d->pk, NUSA_KEY_LEN), v = MV(b, sizeof(b));
+
+	b[0] = d->role;
+	b[1] = d->forked;
+	codec_be64(b + 2, d->cut);
+	codec_be64(b + 10, d->cert_hlc);
+	return store_mdb_err(mdb_put(t->txn, t->s->dbi[DB_DEVICES], &k, &v,
+	    0));
+}
+
+static void
+device_unpack(struct store_device *d, const uint8_t *pk, const MDB_val *v)
+{
+	const uint8_t *b = v->mv_data;
+
+	memset(d, 0, sizeof(*d));
+	memcpy(d->pk, pk, NUSA_KEY_LEN);
+	if (v->mv_size != 18)
+		return;
+	d->role = b[0];
+	d->forked = b[1];
+	d->cut = codec_rd64(b + 2);
+	d->cert_hlc = codec_rd64(b + 10);
+}
+
+int
+store_device(struct store_txn *t, const uint8_t pk[NUSA_KEY_LEN],
+    struct store_device *d)
+{
+	MDB_val k = MV(pk, NUSA_KEY_LEN), v;
+	int rc;
+
+	rc = mdb_get(t->txn, t->s->dbi[DB_DEVICES], &k, &v);
+	if (rc) {
+		memset(d, 0, sizeof(*d));
+		memcpy(d->pk, pk, NUSA_KEY_LEN);
+		return store_mdb_err(rc);
+	}
+	device_unpack(d, pk, &v);
+	return 0;
+}
+
+int
+store_devices_each(struct store_txn *t,
+    int (*fn)(const struct store_device *d, void *ctx), void *ctx)
+{
+	struct store_device d;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc, op = MDB_FIRST, from_fn = 0;
+
+	if ((rc = mdb_cursor_open(t->txn, t->s->dbi[DB_DEVICES], &c)) != 0)
+		return store_mdb_err(rc);
+	while ((rc = mdb_cursor_get(c, &k, &v, op)) == 0) {
+		op = MDB_NEXT;
+		if (k.mv_size != NUSA_KEY_LEN)
+			continue;
+		device_unpack(&d, k.mv_data, &v);
+		if ((rc = fn(&d, ctx)) != 0) {
+			from_fn = 1;
+			break;
+		}
+	}
+	mdb_cursor_close(c);
+	return iter_end(rc, from_fn);
+}
+
+int
+store_join(struct store_txn *t, const uint8_t id[NUSA_KEY_LEN])
+{
+	struct store_device root = { .role = ROLE_ROOT, .cut = UINT64_MAX };
+	int rc;
+
+	if (t->network_known)
+		return -NUSA_EEXIST;
+	if ((rc = meta_put(t, "network", id, NUSA_KEY_LEN)) != 0)
+		return rc;
+	memcpy(root.pk, id, NUSA_KEY_LEN);
+	if ((rc = store_device_put(t, &root)) != 0)
+		return rc;
+	memcpy(t->network, id, NUSA_KEY_LEN);
+	t->network_known = 1;
+	return 0;
+}
+
+uint64_t
+store_hlc(struct store_txn *t)
+{
+	MDB_val v;
+
+	if (meta_get(t, "hlc", &v) != 0 || v.mv_size != 8)
+		return 0;
+	return codec_rd64(v.mv_data);
+}
+
+static int
+store_set_hlc(struct store_txn *t, uint64_t hlc)
+{
+	uint8_t b[8];
+
+	codec_be64(b, hlc);
+	return meta_put(t, "hlc", b, sizeof(b));
+}
+
+uint64_t
+store_vector_get(struct store_txn *t, const uint8_t author[NUSA_KEY_LEN])
+{
+	MDB_val k = MV(author, NUSA_KEY_LEN), v;
+
+	if (mdb_get(t->txn, t->s->dbi[DB_VECTOR], &k, &v) != 0 ||
+	    v.mv_size != 8)
+		return 0;
+	return codec_rd64(v.mv_data);
+}
+
+/* Which kinds each role may author. Relays only carry others' entries. */
+static int
+role_allows(uint8_t role, uint8_t kind)
+{
+	switch (kind) {
+	case KIND_NETWORK:
+		return role == ROLE_ROOT;
+	case KIND_CERT:
+	case KIND_REVOKE:
+		return role == ROLE_ROOT || role == ROLE_ADMIN;
+	case KIND_RECORD:
+	case KIND_POSTING:
+		return role == ROLE_ROOT || role == ROLE_ADMIN ||
+		    role == ROLE_CLERK;
+	default:
+		return 0;
+	}
+}
+
+static int
+is_admin_kind(uint8_t kind)
+{
+	return kind == KIND_NETWORK || kind == KIND_CERT ||
+	    kind == KIND_REVOKE;
+}
+
+/* Checks that e links to a stored predecessor with an earlier clock. */
+static int
+check_link(struct store_txn *t, const struct entry *e)
+{
+	uint8_t fk[FEED_KEY_LEN];
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	if (e->seq == 1)
+		return 0;
+	feed_key(fk, e->author, e->seq - 1);
+	k = MV(fk, sizeof(fk));
+	v = MV(e->prev, NUSA_HASH_LEN);
+	if ((rc = mdb_cursor_open(t->txn, t->s->dbi[DB_FEEDS], &c)) != 0)
+		return store_mdb_err(rc);
+	rc = mdb_cursor_get(c, &k, &v, MDB_GET_BOTH);
+	mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND)
+		return -NUSA_EGAP;
+	if (rc)
+		return store_mdb_err(rc);
+	k = MV(e->prev, NUSA_HASH_LEN);
+	if ((rc = mdb_get(t->txn, t->s->dbi[DB_ENTRIES], &k, &v)) != 0)
+		return rc == MDB_NOTFOUND ? -NUSA_ECORRUPT : store_mdb_err(rc);
+	if (v.mv_size < ENTRY_HEADER_LEN ||
+	    codec_rd64((const uint8_t *)v.mv_data + 106) >= e->hlc)
+		return -NUSA_EBADCHAIN;
+	return 0;
+}
+
+/* Stores one entry whose chain to a signature the caller has checked,
+ * and materializes it. Sets *rebuild when state must be recomputed. */
+static int
+put_entry(struct store_txn *t, const struct entry *e,
+    const uint8_t id[NUSA_HASH_LEN], const uint8_t *body, size_t len,
+    const uint8_t *sig, struct store_ingest_stats *st, int *rebuild)
+{
+	uint8_t fk[FEED_KEY_LEN], ok[ORDER_KEY_LEN], seqb[8];
+	struct store_device d;
+	MDB_val k, v;
+	int rc, restricted = 0, fork;
+
+	k = MV(id, NUSA_HASH_LEN);
+	rc = mdb_get(t->txn, t->s->dbi[DB_ENTRIES], &k, &v);
+	if (rc == 0) {
+		st->duplicates++;
+		if (sig == NULL)
+			return 0;
+		v = MV(sig, NUSA_SIG_LEN);
+		return store_mdb_err(mdb_put(t->txn, t->s->dbi[DB_SIGS], &k,
+		    &v, 0));
+	}
+	if (rc != MDB_NOTFOUND)
+		return store_mdb_err(rc);
+
+	if (memcmp(e->network, t->network, NUSA_KEY_LEN) != 0)
+		return -NUSA_ENETWORK;
+	if ((memcmp(e->author, t->network, NUSA_KEY_LEN) == 0 &&
+	    e->seq == 1) != (e->kind == KIND_NETWORK))
+		return -NUSA_EFORBIDDEN;
+	if (store_device(t, e->author, &d) != 0 || d.role == ROLE_NONE)
+		return -NUSA_EUNENROLLED;
+	if (e->seq > d.cut) {
+		st->revoked++;
+		return 0;
+	}
+	if (!role_allows(d.role, e->kind))
+		return -NUSA_EFORBIDDEN;
+	if ((rc = check_link(t, e)) != 0)
+		return rc;
+
+	feed_key(fk, e->author, e->seq);
+	k = MV(fk, sizeof(fk));
+	rc = mdb_get(t->txn, t->s->dbi[DB_FEEDS], &k, &v);
+	fork = rc == 0;
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return store_mdb_err(rc);
+
+	k = MV(id, NUSA_HASH_LEN);
+	v = MV(body, len);
+	if ((rc = mdb_put(t->txn, t->s->dbi[DB_ENTRIES], &k, &v, 0)))
+		return store_mdb_err(rc);
+	if (sig) {
+		v = MV(sig, NUSA_SIG_LEN);
+		if ((rc = mdb_put(t->txn, t->s->dbi[DB_SIGS], &k, &v, 0)))
+			return store_mdb_err(rc);
+	}
+	k = MV(fk, sizeof(fk));
+	v = MV(id, NUSA_HASH_LEN);
+	if ((rc = mdb_put(t->txn, t->s->dbi[DB_FEEDS], &k, &v, 0)))
+		return store_mdb_err(rc);
+	if (e->seq > store_vector_get(t, e->author)) {
+		codec_be64(seqb, e->seq);
+		k = MV(e->author, NUSA_KEY_LEN);
+		v = MV(seqb, 8);
+		if ((rc = mdb_put(t->txn, t->s->dbi[DB_VECTOR], &k, &v, 0)))
+			return store_mdb_err(rc);
+	}
+	store_order_key(ok, e->hlc, e->author, id);
+	k = MV(ok, sizeof(ok));
+	v = MV("", 0);
+	if ((rc = mdb_put(t->txn, t->s->dbi[DB_CLOCK], &k, &v, 0)))
+		return store_mdb_err(rc);
+	if (is_admin_kind(e->kind) &&
+	    (rc = mdb_put(t->txn, t->s->dbi[DB_ADMIN], &k, &v, 0)))
+		return store_mdb_err(rc);
+	if (e->hlc > store_hlc(t) && (rc = store_set_hlc(t, e->hlc)) != 0)
+		return rc;
+
+	if (fork) {
+		st->forks++;
+		d.forked = 1;
+		if ((rc = store_device_put(t, &d)) != 0)
+			return rc;
+	}
+	st->added++;
+	if (is_admin_kind(e->kind)) {
+		if ((rc = state_devices_recompute(t, &restricted)) != 0)
+			return rc;
+		if (restricted)
+			*rebuild = 1;
+		return 0;
+	}
+	return state_apply(t, id, e);
+}
+
+int
+store_ingest(struct store_txn *t, const struct store_batch *b,
+    struct store_ingest_stats *st)
+{
+	uint8_t (*ids)[NUSA_HASH_LEN] = NULL;
+	struct entry *es = NULL;
+	int rc = 0, rebuild = 0;
+	size_t i;
+
+	memset(st, 0, sizeof(*st));
+	if (!t->write)
+		return -EBADF;
+	if (!t->network_known)
+		return -NUSA_ENONET;
+	if (b->n == 0 || b->n > NUSA_BATCH_MAX)
+		return -NUSA_EMALFORMED;
+	es = calloc(b->n, sizeof(*es));
+	ids = calloc(b->n, sizeof(*ids));
+	if (es == NULL || ids == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < b->n; i++) {
+		st->bad_index = i;
+		if (b->lens[i] > ENTRY_BODY_MAX ||
+		    (rc = entry_decode(&es[i], b->bodies[i], b->lens[i])) != 0) {
+			rc = rc ? rc : -NUSA_EMALFORMED;
+			goto out;
+		}
+		entry_id(ids[i], b->bodies[i], b->lens[i]);
+		if (memcmp(es[i].network, t->network, NUSA_KEY_LEN) != 0) {
+			rc = -NUSA_ENETWORK;
+			goto out;
+		}
+		if (i > 0 && (memcmp(es[i].author, es[0].author,
+		    NUSA_KEY_LEN) != 0 || es[i].seq != es[i - 1].seq + 1 ||
+		    memcmp(es[i].prev, ids[i - 1], NUSA_HASH_LEN) != 0)) {
+			rc = -NUSA_EBADCHAIN;
+			goto out;
+		}
+	}
+	st->bad_index = b->n - 1;
+	if ((rc = entry_verify(b->sig, ids[b->n - 1], es[0].author)) != 0)
+		goto out;
+	for (i = 0; i < b->n; i++) {
+		st->bad_index = i;
+		rc = put_entry(t, &es[i], ids[i], b->bodies[i], b->lens[i],
+		    i == b->n - 1 ? b->sig : NULL, st, &rebuild);
+		if (rc)
+			goto out;
+	}
+	if (rebuild)
+		rc = state_rebuild(t);
+out:
+	free(es);
+	free(ids);
+	return rc;
+}
+
+int
+store_append(struct store_txn *t, const struct key *k, uint8_t kind,
+    const uint8_t *payload, size_t len, uint8_t id_out[NUSA_HASH_LEN])
+{
+	struct store_ingest_stats st = { 0 };
+	uint8_t body[ENTRY_BODY_MAX], id[NUSA_HASH_LEN], sig[NUSA_SIG_LEN];
+	uint8_t fk[FEED_KEY_LEN];
+	struct store_device d;
+	struct entry e = { .kind = kind };
+	size_t blen;
+	MDB_val mk, mv;
+	int rc, rebuild = 0;
+
+	if (!t->write)
+		return -EBADF;
+	if (!t->network_known)
+		return -NUSA_ENONET;
+	if (len > NUSA_PAYLOAD_MAX)
+		return -NUSA_ERANGE;
+	if (store_device(t, k->pk, &d) != 0 || d.role == ROLE_NONE)
+		return -NUSA_EUNENROLLED;
+	if (d.cut != UINT64_MAX)
+		return -NUSA_EREVOKED;
+	memcpy(e.network, t->network, NUSA_KEY_LEN);
+	memcpy(e.author, k->pk, NUSA_KEY_LEN);
+	e.seq = store_vector_get(t, k->pk) + 1;
+	if (e.seq > 1) {
+		feed_key(fk, k->pk, e.seq - 1);
+		mk = MV(fk, sizeof(fk));
+		if ((rc = mdb_get(t->txn, t->s->dbi[DB_FEEDS], &mk, &mv)))
+			return store_mdb_err(rc);
+		if (mv.mv_size != NUSA_HASH_LEN)
+			return -NUSA_ECORRUPT;
+		memcpy(e.prev, mv.mv_data, NUSA_HASH_LEN);
+	}
+	e.hlc = hlc_next(store_hlc(t), hlc_wall_ms());
+	e.payload = payload;
+	e.payload_len = (uint32_t)len;
+	if ((rc = entry_encode(&e, body, sizeof(body), &blen)) != 0)
+		return rc;
+	entry_id(id, body, blen);
+	entry_sign(sig, id, k->sk);
+	if ((rc = put_entry(t, &e, id, body, blen, sig, &st, &rebuild)) != 0)
+		return rc;
+	if (st.added != 1)
+		return -NUSA_EREVOKED;
+	if (rebuild && (rc = state_rebuild(t)) != 0)
+		return rc;
+	if (id_out)
+		memcpy(id_out, id, NUSA_HASH_LEN);
+	return 0;
+}
+
+int
+store_create_network(struct store_txn *t, const struct key *k,
+    const char *name)
+{
+	uint8_t buf[NUSA_PAYLOAD_MAX];
+	struct payload p = { .kind = KIND_NETWORK };
+	size_t len;
+	int rc;
+
+	p.u.network.name.p = name;
+	p.u.network.name.n = strlen(name);
+	if ((rc = payload_encode(&p, buf, sizeof(buf), &len)) != 0)
+		return rc;
+	if ((rc = store_join(t, k->pk)) != 0)
+		return rc;
+	if ((rc = meta_put(t, "name", name, strlen(name))) != 0)
+		return rc;
+	return store_append(t, k, KIND_NETWORK, buf, len, NULL);
+}
+
+int
+store_entry(struct store_txn *t, const uint8_t id[NUSA_HASH_LEN],
+    const uint8_t **body, size_t *len, const uint8_t **sig)
+{
+	MDB_val k = MV(id, NUSA_HASH_LEN), v;
+	int rc;
+
+	if ((rc = mdb_get(t->txn, t->s->dbi[DB_ENTRIES], &k, &v)) != 0)
+		return store_mdb_err(rc);
+	*body = v.mv_data;
+	*len = v.mv_size;
+	if (sig) {
+		*sig = NULL;
+		if (mdb_get(t->txn, t->s->dbi[DB_SIGS], &k, &v) == 0 &&
+		    v.mv_size == NUSA_SIG_LEN)
+			*sig = v.mv_data;
+	}
+	return 0;
+}
+
+int
+store_vector_each(struct store_txn *t,
+    int (*fn)(const uint8_t *author, uint64_t seq, void *ctx), void *ctx)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc, op = MDB_FIRST, from_fn = 0;
+
+	if ((rc = mdb_cursor_open(t->txn, t->s->dbi[DB_VECTOR], &c)) != 0)
+		return store_mdb_err(rc);
+	while ((rc = mdb_cursor_get(c, &k, &v, op)) == 0) {
+		op = MDB_NEXT;
+		if (k.mv_size != NUSA_KEY_LEN || v.mv_size != 8)
+			continue;
+		if ((rc = fn(k.mv_data, codec_rd64(v.mv_data), ctx)) != 0) {
+			from_fn = 1;
+			break;
+		}
+	}
+	mdb_cursor_close(c);
+	return iter_end(rc, from_fn);
+}
+
+static int
+item_fill(struct store_txn *t, struct store_item *it, const uint8_t *id)
+{
+	int rc;
+
+	it->id = id;
+	rc = store_entry(t, id, &it->body, &it->len, &it->sig);
+	if (rc == -NUSA_ENOTFOUND)
+		return -NUSA_ECORRUPT;
+	if (rc == 0 && it->len >= ENTRY_HEADER_LEN)
+		it->seq = codec_rd64(it->body + 66);
+	return rc;
+}
+
+int
+store_feed_each(struct store_txn *t, const uint8_t author[NUSA_KEY_LEN],
+    uint64_t from, int (*fn)(const struct store_item *it, void *ctx),
+    void *ctx)
+{
+	uint8_t fk[FEED_KEY_LEN];
+	struct store_item it;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc, op = MDB_SET_RANGE, from_fn = 0;
+
+	feed_key(fk, author, from ? from : 1);
+	k = MV(fk, sizeof(fk));
+	if ((rc = mdb_cursor_open(t->txn, t->s->dbi[DB_FEEDS], &c)) != 0)
+		return store_mdb_err(rc);
+	while ((rc = mdb_cursor_get(c, &k, &v, op)) == 0) {
+		op = MDB_NEXT;
+		if (k.mv_size != FEED_KEY_LEN || v.mv_size != NUSA_HASH_LEN ||
+		    memcmp(k.mv_data, author, NUSA_KEY_LEN) != 0) {
+			rc = MDB_NOTFOUND;
+			break;
+		}
+		if ((rc = item_fill(t, &it, v.mv_data)) != 0 ||
+		    (rc = fn(&it, ctx)) != 0) {
+			from_fn = 1;
+			break;
+		}
+	}
+	mdb_cursor_close(c);
+	return iter_end(rc, from_fn);
+}
+
+int
+store_log_each(struct store_txn *t,
+    int (*fn)(const struct store_item *it, void *ctx), void *ctx)
+{
+	struct store_item it;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc, op = MDB_FIRST, from_fn = 0;
+
+	if ((rc = mdb_cursor_open(t->txn, t->s->dbi[DB_CLOCK], &c)) != 0)
+		return store_mdb_err(rc);
+	while ((rc = mdb_cursor_get(c, &k, &v, op)) == 0) {
+		op = MDB_NEXT;
+		if (k.mv_size != ORDER_KEY_LEN)
+			continue;
+		if ((rc = item_fill(t, &it, (const uint8_t *)k.mv_data + 8 +
+		    NUSA_KEY_LEN)) != 0 || (rc = fn(&it, ctx)) != 0) {
+			from_fn = 1;
+			break;
+		}
+	}
+	mdb_cursor_close(c);
+	return iter_end(rc, from_fn);
+}
+
+size_t
+store_count(struct store_txn *t)
+{
+	MDB_stat st;
+
+	if (mdb_stat(t->txn, t->s->dbi[DB_ENTRIES], &st) != 0)
+		return 0;
+	return st.ms_entries;
+}
+
+/* Entry ids of one seq that a signed descendant vouches for. Forks are
+ * rare, so a few slots suffice; overflow is reported, not trusted. */
+#define VOUCH_SLOTS 16
+
+struct vouch {
+	uint8_t author[NUSA_KEY_LEN];
+	uint64_t seq;
+	size_t n;
+	int overflow;
+	uint8_t prevs[VOUCH_SLOTS][NUSA_HASH_LEN];
+};
+
+static int
+vouch_has(const struct vouch *vs, const uint8_t *id)
+{
+	size_t i;
+
+	for (i = 0; i < vs->n; i++)
+		if (memcmp(vs->prevs[i], id, NUSA_HASH_LEN) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+vouch_add(struct vouch *next, const uint8_t *prev)
+{
+	if (vouch_has(next, prev))
+		return;
+	if (next->n == VOUCH_SLOTS) {
+		next->overflow = 1;
+		return;
+	}
+	memcpy(next->prevs[next->n++], prev, NUSA_HASH_LEN);
+}
+
+/* Walks every feed from its head down: an entry is vouched for if this
+ * store holds its signature or a vouched entry names it as prev. */
+static int
+verify_vouched(struct store_txn *t, store_fault_fn fn, void *ctx,
+    size_t *faults)
+{
+	struct vouch cur = { 0 }, next = { 0 };
+	const uint8_t *body, *sig;
+	MDB_cursor *c;
+	MDB_val k, v;
+	size_t len;
+	uint64_t seq;
+	int rc, op = MDB_LAST;
+
+	if ((rc = mdb_cursor_open(t->txn, t->s->dbi[DB_FEEDS], &c)) != 0)
+		return store_mdb_err(rc);
+	while ((rc = mdb_cursor_get(c, &k, &v, op)) == 0) {
+		op = MDB_PREV;
+		if (k.mv_size != FEED_KEY_LEN || v.mv_size != NUSA_HASH_LEN) {
+			fn(NULL, "malformed feed index row", ctx);
+			(*faults)++;
+			continue;
+		}
+		seq = codec_rd64((const uint8_t *)k.mv_data + NUSA_KEY_LEN);
+		if (memcmp(cur.author, k.mv_data, NUSA_KEY_LEN) != 0 ||
+		    seq != cur.seq) {
+			/* Moving down one seq (or to another feed). */
+			if (memcmp(cur.author, k.mv_data, NUSA_KEY_LEN) == 0 &&
+			    seq + 1 == cur.seq)
+				cur = next;
+			else
+				memset(&cur, 0, sizeof(cur));
+			memset(&next, 0, sizeof(next));
+			memcpy(cur.author, k.mv_data, NUSA_KEY_LEN);
+			cur.seq = seq;
+		}
+		if (store_entry(t, v.mv_data, &body, &len, &sig) != 0) {
+			fn(v.mv_data, "in the feed index but not stored", ctx);
+			(*faults)++;
+			continue;
+		}
+		if (sig == NULL && !vouch_has(&cur, v.mv_data) &&
+		    !cur.overflow) {
+			fn(v.mv_data, "no signature vouches for this entry",
+			    ctx);
+			(*faults)++;
+			continue;
+		}
+		if (seq > 1 && len >= ENTRY_HEADER_LEN)
+			vouch_add(&next, body + 74);
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : store_mdb_err(rc);
+}
+
+/* Checks one stored entry on its own and against the indexes. */
+static void
+verify_entry(struct store_txn *t, const MDB_val *k, const MDB_val *v,
+    store_fault_fn fn, void *ctx, size_t *faults)
+{
+	uint8_t id[NUSA_HASH_LEN], fk[FEED_KEY_LEN];
+	const uint8_t *body, *sig;
+	const char *what = NULL;
+	struct entry e;
+	MDB_cursor *c;
+	MDB_val mk, mv;
+	size_t len;
+
+	if (k->mv_size != NUSA_HASH_LEN) {
+		fn(NULL, "malformed entry key", ctx);
+		(*faults)++;
+		return;
+	}
+	entry_id(id, v->mv_data, v->mv_size);
+	if (entry_decode(&e, v->mv_data, v->mv_size) != 0)
+		what = "not a canonical entry";
+	else if (memcmp(id, k->mv_data, NUSA_HASH_LEN) != 0)
+		what = "content does not match its id";
+	else if (memcmp(e.network, t->network, NUSA_KEY_LEN) != 0)
+		what = "entry of another network";
+	else if (e.seq > 1 && check_link(t, &e) != 0)
+		what = "does not link to its predecessor";
+	else if (store_entry(t, id, &body, &len, &sig) == 0 && sig &&
+	    entry_verify(sig, id, e.author) != 0)
+		what = "bad signature";
+	if (what == NULL) {
+		feed_key(fk, e.author, e.seq);
+		mk = MV(fk, sizeof(fk));
+		mv = MV(id, NUSA_HASH_LEN);
+		if (mdb_cursor_open(t->txn, t->s->dbi[DB_FEEDS], &c) != 0 ||
+		    mdb_cursor_get(c, &mk, &mv, MDB_GET_BOTH) != 0)
+			what = "missing from the feed index";
+		mdb_cursor_close(c);
+	}
+	if (what) {
+		fn(k->mv_data, what, ctx);
+		(*faults)++;
+	}
+}
+
+int
+store_verify(struct store *s, store_fault_fn fn, void *ctx, size_t *entries)
+{
+	uint8_t before[NUSA_HASH_LEN], after[NUSA_HASH_LEN];
+	struct store_txn *t;
+	MDB_cursor *c;
+	MDB_val k, v;
+	size_t faults = 0, n = 0;
+	int rc, op = MDB_FIRST;
+
+	*entries = 0;
+	if ((rc = store_begin(s, &t, STORE_WRITE)) != 0)
+		return rc;
+	if ((rc = mdb_cursor_open(t->txn, s->dbi[DB_ENTRIES], &c)) != 0) {
+		rc = store_mdb_err(rc);
+		goto out;
+	}
+	while ((rc = mdb_cursor_get(c, &k, &v, op)) == 0) {
+		op = MDB_NEXT;
+		n++;
+		verify_entry(t, &k, &v, fn, ctx, &faults);
+	}
+	mdb_cursor_close(c);
+	if (rc != MDB_NOTFOUND) {
+		rc = store_mdb_err(rc);
+		goto out;
+	}
+	if ((rc = verify_vouched(t, fn, ctx, &faults)) != 0)
+		goto out;
+	/* Recompute the state from the entries inside this transaction and
+	 * compare; the abort below throws the recomputation away. */
+	if ((rc = state_digest(t, before)) != 0 ||
+	    (rc = state_rebuild(t)) != 0 ||
+	    (rc = state_digest(t, after)) != 0)
+		goto out;
+	if (memcmp(before, after, NUSA_HASH_LEN) != 0) {
+		fn(NULL, "materialized state differs from its entries", ctx);
+		faults++;
+	}
+	*entries = n;
+	rc = faults ? -NUSA_ECORRUPT : 0;
+out:
+	store_abort(t);
+	return rc;
+}

@@ -1,0 +1,74 @@
+/* Internals shared by store.c and state.c only: the LMDB databases of a
+ * store and the layout of their keys. Not part of any public API. */
+#ifndef NUSA_STORE_DB_H
+#define NUSA_STORE_DB_H
+
+#include <lmdb.h>
+
+#include "nusa.h"
+#include "store.h"
+
+/*
+ * meta      "format" -> u32, "network" -> id, "name" -> text,
+ *           "hlc" -> u64: the box's clock
+ * entries   id -> body
+ * sigs      id -> signature, for entries this box holds one of
+ * feeds     author | seq -> id (dupsort: a fork has two)
+ * vector    author -> u64 highest contiguous seq
+ * clock     hlc | author | id -> "" (log order)
+ * admin     hlc | author | id -> "" for network, cert and revoke entries
+ * devices   pk -> packed struct store_device
+ * records   coll | key | 0 | field -> hlc | author | id | value
+ * postings  acct | 0 | hlc | author | id -> i64 amount
+ *           (ids never contain a NUL, so 0 keeps them in id order)
+ * balances  acct -> i64
+ * reversals id of a posting -> ids of its reversals (dupsort)
+ */
+enum store_dbi {
+	DB_META,
+	DB_ENTRIES,
+	DB_SIGS,
+	DB_FEEDS,
+	DB_VECTOR,
+	DB_CLOCK,
+	DB_ADMIN,
+	DB_DEVICES,
+	DB_RECORDS,
+	DB_POSTINGS,
+	DB_BALANCES,
+	DB_REVERSALS,
+	DB_COUNT
+};
+
+/* The first materialized table: everything from here on is a function of
+ * the entries and is dropped and recomputed by state_rebuild(). */
+#define DB_FIRST_STATE DB_DEVICES
+
+struct store {
+	MDB_env *env;
+	MDB_dbi dbi[DB_COUNT];
+};
+
+struct store_txn {
+	struct store *s;
+	MDB_txn *txn;
+	int write;
+	int network_known;
+	uint8_t network[NUSA_KEY_LEN];
+};
+
+#define ORDER_KEY_LEN (8 + NUSA_KEY_LEN + NUSA_HASH_LEN)
+#define FEED_KEY_LEN  (NUSA_KEY_LEN + 8)
+
+/* Maps an LMDB code or positive errno to our negative convention; passes
+ * our own negative codes through, so it may wrap any result. */
+int store_mdb_err(int rc);
+
+/* Writes a device row. */
+int store_device_put(struct store_txn *t, const struct store_device *d);
+
+/* Builds hlc | author | id, the order of LWW registers and of the log. */
+void store_order_key(uint8_t out[ORDER_KEY_LEN], uint64_t hlc,
+    const uint8_t *author, const uint8_t *id);
+
+#endif

@@ -1,0 +1,23 @@
+/* Helpers shared by the unit tests: temporary directories and a fresh
+ * network with its root key. */
+#ifndef NUSA_TESTUTIL_H
+#define NUSA_TESTUTIL_H
+
+#include <stdint.h>
+
+struct store;
+struct key;
+
+/* Creates a fresh temporary directory; returns its path (static storage
+ * of the caller: buf of at least 64 bytes). Fails the test on error. */
+char *testutil_tmpdir(char *buf);
+
+/* Removes a directory tree made by testutil_tmpdir(). */
+void testutil_rmtree(const char *path);
+
+/* Opens a new store in dir/name and, if root is non-NULL, creates a
+ * network "Koperasi Uji" rooted at *root (generated here). */
+struct store *testutil_store(const char *dir, const char *name,
+    struct key **root);
+
+#endif

@@ -1,0 +1,440 @@
+#include "bundle.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "entry.h"
+#include "payload.h"
+#include "vector.h"
+
+static const char bundle_magic[8] = { 'N', 'U', 'S', 'A', 'B', 'N', 'D',
+	'L' };
+
+#define TAG_BATCH 'B'
+#define TAG_END	  'E'
+
+/* Open runs of entries per feed while exporting: forks make a feed a
+ * tree, so a few chains may be open at once. Runs keep ids only. */
+#define EXPORT_RUNS 8
+
+struct run {
+	uint8_t ids[NUSA_BATCH_MAX][NUSA_HASH_LEN];
+	size_t n;
+	long last_sig;		/* index of the last signed entry, or -1 */
+	uint64_t age;
+};
+
+struct exporter {
+	struct store_txn *t;
+	FILE *out;
+	struct bundle_stats *st;
+	struct run *runs;	/* EXPORT_RUNS of them */
+	uint64_t clock;
+	int err;
+};
+
+static int
+put_be(FILE *out, uint64_t v, int bytes)
+{
+	uint8_t b[8];
+	int i;
+
+	for (i = bytes - 1; i >= 0; i--) {
+		b[i] = (uint8_t)v;
+		v >>= 8;
+	}
+	return fwrite(b, 1, (size_t)bytes, out) == (size_t)bytes ? 0 : -EIO;
+}
+
+/* Writes the first n entries of run r as one batch and keeps the rest. */
+static int
+run_flush(struct exporter *x, struct run *r, size_t n)
+{
+	const uint8_t *body, *sig = NULL;
+	size_t i, len;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if (fputc(TAG_BATCH, x->out) == EOF || put_be(x->out, n, 2) != 0)
+		return -EIO;
+	for (i = 0; i < n; i++) {
+		rc = store_entry(x->t, r->ids[i], &body, &len,
+		    i == n - 1 ? &sig : NULL);
+		if (rc)
+			return rc == -NUSA_ENOTFOUND ? -NUSA_ECORRUPT : rc;
+		if (put_be(x->out, len, 4) != 0 ||
+		    fwrite(body, 1, len, x->out) != len)
+			return -EIO;
+	}
+	if (sig == NULL)
+		return -NUSA_ECORRUPT;
+	if (fwrite(sig, 1, NUSA_SIG_LEN, x->out) != NUSA_SIG_LEN)
+		return -EIO;
+	x->st->entries += n;
+	x->st->batches++;
+	memmove(r->ids, r->ids + n, (r->n - n) * NUSA_HASH_LEN);
+	r->n -= n;
+	r->last_sig = r->last_sig >= (long)n ? r->last_sig - (long)n : -1;
+	return 0;
+}
+
+/* Flushes a run up to its last signature; an unsigned tail cannot be
+ * vouched for, so it is counted and dropped. */
+static int
+run_close(struct exporter *x, struct run *r)
+{
+	int rc = run_flush(x, r, (size_t)(r->last_sig + 1));
+
+	x->st->skipped += r->n;
+	r->n = 0;
+	r->last_sig = -1;
+	return rc;
+}
+
+static int
+export_item(const struct store_item *it, void *ctx)
+{
+	struct exporter *x = ctx;
+	const uint8_t *prev = it->body + 74;
+	struct run *r = NULL, *oldest = NULL;
+	size_t i;
+	int rc;
+
+	if (it->len < ENTRY_HEADER_LEN)
+		return -NUSA_ECORRUPT;
+	for (i = 0; i < EXPORT_RUNS && r == NULL; i++) {
+		struct run *c = &x->runs[i];
+
+		if (c->n && memcmp(c->ids[c->n - 1], prev, NUSA_HASH_LEN) == 0)
+			r = c;
+	}
+	if (r == NULL) {
+		/* A new chain: the first of the feed, or a fork branch. */
+		for (i = 0; i < EXPORT_RUNS && r == NULL; i++)
+			if (x->runs[i].n == 0)
+				r = &x->runs[i];
+		for (i = 0; i < EXPORT_RUNS && r == NULL; i++)
+			if (oldest == NULL || x->runs[i].age < oldest->age)
+				oldest = &x->runs[i];
+		if (r == NULL) {
+			if ((rc = run_close(x, oldest)) != 0)
+				return rc;
+			r = oldest;
+		}
+	}
+	if (r->n == NUSA_BATCH_MAX) {
+		if (r->last_sig < 0)
+			return -NUSA_ECORRUPT;
+		if ((rc = run_flush(x, r, (size_t)r->last_sig + 1)) != 0)
+			return rc;
+	}
+	memcpy(r->ids[r->n], it->id, NUSA_HASH_LEN);
+	if (it->sig)
+		r->last_sig = (long)r->n;
+	r->n++;
+	r->age = ++x->clock;
+	return 0;
+}
+
+struct author_ord {
+	uint8_t pk[NUSA_KEY_LEN];
+	uint64_t from;
+	int root;
+	uint64_t cert_hlc;
+};
+
+struct author_list {
+	struct store_txn *t;
+	const struct vector *have;
+	struct author_ord *v;
+	size_t n, cap;
+};
+
+static int
+collect_author(const uint8_t *author, uint64_t seq, void *ctx)
+{
+	struct author_list *al = ctx;
+	struct store_device d;
+	uint64_t have = vector_get(al->have, author);
+
+	if (seq <= have || store_device(al->t, author, &d) != 0 ||
+	    d.role == ROLE_NONE)
+		return 0;
+	if (al->n == al->cap) {
+		size_t cap = al->cap ? al->cap * 2 : 16;
+		struct author_ord *v = realloc(al->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -ENOMEM;
+		al->v = v;
+		al->cap = cap;
+	}
+	memcpy(al->v[al->n].pk, author, NUSA_KEY_LEN);
+	al->v[al->n].from = have + 1;
+	al->v[al->n].root = d.role == ROLE_ROOT;
+	al->v[al->n].cert_hlc = d.cert_hlc;
+	al->n++;
+	return 0;
+}
+
+/* Root first, then in the order devices were certified: an admin's cert
+ * is older than the certs it issued, so the importer always knows the
+ * issuer before a feed arrives. */
+static int
+author_cmp(const void *a, const void *b)
+{
+	const struct author_ord *x = a, *y = b;
+
+	if (x->root != y->root)
+		return y->root - x->root;
+	if (x->cert_hlc != y->cert_hlc)
+		return x->cert_hlc < y->cert_hlc ? -1 : 1;
+	return memcmp(x->pk, y->pk, NUSA_KEY_LEN);
+}
+
+int
+bundle_export(struct store_txn *t, FILE *out, const struct vector *have,
+    struct bundle_stats *st)
+{
+	struct author_list al = { .t = t, .have = have };
+	struct exporter x = { .t = t, .out = out, .st = st };
+	uint8_t net[NUSA_KEY_LEN];
+	size_t i, j;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if ((rc = store_network(t, net, NULL, 0)) != 0)
+		return rc;
+	if ((x.runs = calloc(EXPORT_RUNS, sizeof(*x.runs))) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < EXPORT_RUNS; i++)
+		x.runs[i].last_sig = -1;
+	if ((rc = store_vector_each(t, collect_author, &al)) != 0)
+		goto out;
+	qsort(al.v, al.n, sizeof(al.v[0]), author_cmp);
+
+	if (fwrite(bundle_magic, 1, sizeof(bundle_magic), out) !=
+	    sizeof(bundle_magic) || fputc(BUNDLE_VERSION, out) == EOF ||
+	    fwrite(net, 1, NUSA_KEY_LEN, out) != NUSA_KEY_LEN) {
+		rc = -EIO;
+		goto out;
+	}
+	for (i = 0; i < al.n; i++) {
+		rc = store_feed_each(t, al.v[i].pk, al.v[i].from, export_item,
+		    &x);
+		for (j = 0; j < EXPORT_RUNS && rc == 0; j++)
+			rc = run_close(&x, &x.runs[j]);
+		if (rc)
+			goto out;
+	}
+	if (fputc(TAG_END, out) == EOF || put_be(out, st->entries, 8) ||
+	    put_be(out, st->batches, 4) || fflush(out) != 0)
+		rc = -EIO;
+out:
+	free(al.v);
+	free(x.runs);
+	return rc;
+}
+
+struct bundle_reader {
+	FILE *in;
+	uint8_t network[NUSA_KEY_LEN];
+	uint8_t *buf;		/* bodies of the current batch, back to back */
+	size_t cap;
+	const uint8_t *bodies[NUSA_BATCH_MAX];
+	size_t lens[NUSA_BATCH_MAX];
+	uint8_t sig[NUSA_SIG_LEN];
+	uint64_t entries, batches;
+};
+
+/* Reads exactly n bytes: 0, or -NUSA_ETRUNCATED at end of file. */
+static int
+read_full(FILE *in, void *p, size_t n)
+{
+	if (fread(p, 1, n, in) == n)
+		return 0;
+	return ferror(in) ? -EIO : -NUSA_ETRUNCATED;
+}
+
+static int
+read_be(FILE *in, uint64_t *v, int bytes)
+{
+	uint8_t b[8];
+	int i, rc;
+
+	if ((rc = read_full(in, b, (size_t)bytes)) != 0)
+		return rc;
+	*v = 0;
+	for (i = 0; i < bytes; i++)
+		*v = *v << 8 | b[i];
+	return 0;
+}
+
+int
+bundle_reader_open(struct bundle_reader **out, FILE *in)
+{
+	struct bundle_reader *r;
+	uint8_t head[sizeof(bundle_magic) + 1];
+	int rc;
+
+	*out = NULL;
+	if ((rc = read_full(in, head, sizeof(head))) != 0)
+		return rc == -NUSA_ETRUNCATED ? -NUSA_EMALFORMED : rc;
+	if (memcmp(head, bundle_magic, sizeof(bundle_magic)) != 0)
+		return -NUSA_EMALFORMED;
+	if (head[sizeof(bundle_magic)] != BUNDLE_VERSION)
+		return -NUSA_EVERSION;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return -ENOMEM;
+	r->in = in;
+	if ((rc = read_full(in, r->network, NUSA_KEY_LEN)) != 0) {
+		free(r);
+		return rc == -NUSA_ETRUNCATED ? -NUSA_EMALFORMED : rc;
+	}
+	*out = r;
+	return 0;
+}
+
+const uint8_t *
+bundle_reader_network(const struct bundle_reader *r)
+{
+	return r->network;
+}
+
+int
+bundle_reader_next(struct bundle_reader *r, struct store_batch *b)
+{
+	uint64_t count, len, total = 0, entries, batches;
+	uint8_t *nb;
+	size_t i, off = 0;
+	int tag, rc;
+
+	tag = fgetc(r->in);
+	if (tag == EOF)
+		return ferror(r->in) ? -EIO : -NUSA_ETRUNCATED;
+	if (tag == TAG_END) {
+		if ((rc = read_be(r->in, &entries, 8)) != 0 ||
+		    (rc = read_be(r->in, &batches, 4)) != 0)
+			return rc;
+		if (entries != r->entries || batches != r->batches ||
+		    fgetc(r->in) != EOF)
+			return -NUSA_EMALFORMED;
+		return 0;
+	}
+	if (tag != TAG_BATCH)
+		return -NUSA_EMALFORMED;
+	if ((rc = read_be(r->in, &count, 2)) != 0)
+		return rc;
+	if (count == 0 || count > NUSA_BATCH_MAX)
+		return -NUSA_EMALFORMED;
+	for (i = 0; i < count; i++) {
+		if ((rc = read_be(r->in, &len, 4)) != 0)
+			return rc;
+		if (len < ENTRY_HEADER_LEN || len > ENTRY_BODY_MAX)
+			return -NUSA_EMALFORMED;
+		/* Grow only as far as the bytes that actually arrive. */
+		total = off + len;
+		if (total > r->cap) {
+			size_t cap = r->cap ? r->cap : 16384;
+
+			while (cap < total)
+				cap *= 2;
+			if ((nb = realloc(r->buf, cap)) == NULL)
+				return -ENOMEM;
+			r->buf = nb;
+			r->cap = cap;
+		}
+		if ((rc = read_full(r->in, r->buf + off, len)) != 0)
+			return rc;
+		r->lens[i] = len;
+		off = total;
+	}
+	for (i = 0, off = 0; i < count; off += r->lens[i], i++)
+		r->bodies[i] = r->buf + off;
+	if ((rc = read_full(r->in, r->sig, NUSA_SIG_LEN)) != 0)
+		return rc;
+	r->entries += count;
+	r->batches++;
+	b->bodies = r->bodies;
+	b->lens = r->lens;
+	b->n = count;
+	b->sig = r->sig;
+	return 1;
+}
+
+void
+bundle_reader_free(struct bundle_reader **r)
+{
+	if (r == NULL || *r == NULL)
+		return;
+	free((*r)->buf);
+	free(*r);
+	*r = NULL;
+}
+
+int
+bundle_import(struct store *s, FILE *in, const uint8_t self[NUSA_KEY_LEN],
+    struct bundle_stats *st, struct bundle_fault *where)
+{
+	struct bundle_reader *r = NULL;
+	struct store_ingest_stats is;
+	struct store_txn *t = NULL;
+	struct store_batch b;
+	struct store_device d;
+	uint8_t net[NUSA_KEY_LEN];
+	int rc, joining = 0;
+
+	memset(st, 0, sizeof(*st));
+	memset(where, 0, sizeof(*where));
+	if ((rc = bundle_reader_open(&r, in)) != 0)
+		return rc;
+	if ((rc = store_begin(s, &t, STORE_WRITE)) != 0)
+		goto out;
+	if (store_network(t, net, NULL, 0) == -NUSA_ENONET) {
+		/* Joining: one transaction, kept only if we are enrolled. */
+		if ((rc = store_join(t, bundle_reader_network(r))) != 0)
+			goto out;
+		joining = 1;
+	} else if (memcmp(net, bundle_reader_network(r), NUSA_KEY_LEN)) {
+		rc = -NUSA_ENETWORK;
+		goto out;
+	}
+	for (;;) {
+		where->batch = st->batches + 1;
+		where->entry = st->entries + 1;
+		if ((rc = bundle_reader_next(r, &b)) <= 0)
+			break;
+		if (t == NULL && (rc = store_begin(s, &t, STORE_WRITE)) != 0)
+			break;
+		if ((rc = store_ingest(t, &b, &is)) != 0) {
+			where->entry = st->entries + is.bad_index + 1;
+			break;
+		}
+		st->batches++;
+		st->entries += b.n;
+		st->added += is.added;
+		st->duplicates += is.duplicates;
+		st->revoked += is.revoked;
+		if (!joining) {
+			rc = store_commit(t);
+			t = NULL;
+			if (rc)
+				break;
+		}
+	}
+	if (rc == 0 && joining) {
+		if (store_device(t, self, &d) != 0 || d.role == ROLE_NONE) {
+			rc = -NUSA_EUNENROLLED;
+		} else {
+			rc = store_commit(t);
+			t = NULL;
+		}
+	}
+out:
+	store_abort(t);
+	bundle_reader_free(&r);
+	return rc;
+}
