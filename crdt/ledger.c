@@ -1,6 +1,5 @@
 #include "ledger.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -35,17 +34,26 @@ ledger_today(void)
 	    (uint32_t)(tm.tm_mon + 1) * 100 + (uint32_t)tm.tm_mday;
 }
 
+/* Digits only: scanf's %u would also take signs and blanks. */
 int
 ledger_parse_date(const char *s, uint32_t *out)
 {
-	unsigned y, m, d;
-	int n = 0;
+	uint32_t v = 0;
+	int i;
 
-	if (strlen(s) != 10 || sscanf(s, "%4u-%2u-%2u%n", &y, &m, &d, &n) != 3 ||
-	    n != 10 || s[4] != '-' || s[7] != '-')
+	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
 		return -NUSA_EMALFORMED;
-	*out = y * 10000 + m * 100 + d;
-	return payload_date_ok(*out) ? 0 : -NUSA_EMALFORMED;
+	for (i = 0; i < 10; i++) {
+		if (i == 4 || i == 7)
+			continue;
+		if (s[i] < '0' || s[i] > '9')
+			return -NUSA_EMALFORMED;
+		v = v * 10 + (uint32_t)(s[i] - '0');
+	}
+	if (!payload_date_ok(v))
+		return -NUSA_EMALFORMED;
+	*out = v;
+	return 0;
 }
 
 static struct payload_str

@@ -179,11 +179,29 @@ devtab_find(struct devtab *dt, const uint8_t *pk, int create)
 	return d;
 }
 
-/* Applies one network, cert or revoke entry to the table being built. */
-static int
-devtab_apply(struct devtab *dt, const uint8_t *network, const uint8_t *body,
-    size_t len)
+static const struct store_device *
+devtab_get(const struct devtab *dt, const uint8_t *pk)
 {
+	size_t i;
+
+	for (i = 0; i < dt->n; i++)
+		if (memcmp(dt->v[i].pk, pk, NUSA_KEY_LEN) == 0)
+			return &dt->v[i];
+	return NULL;
+}
+
+/* Applies one network, cert or revoke entry to the table being built.
+ * Besides the cuts known so far in clock order, the entry must not lie
+ * past its author's cut in cuts, the table of the previous round: a
+ * revocation excludes what its device wrote past the cut whatever their
+ * clocks say, as a replica that learnt of it first never stores them. A
+ * device's revocation of itself lies past the cut it sets, so it is
+ * exempt from that check. */
+static int
+devtab_apply(struct devtab *dt, const struct devtab *cuts,
+    const uint8_t *network, const uint8_t *body, size_t len)
+{
+	const struct store_device *c;
 	struct store_device *author, *d;
 	struct payload p;
 	struct entry e;
@@ -195,6 +213,10 @@ devtab_apply(struct devtab *dt, const uint8_t *network, const uint8_t *body,
 	if (author == NULL || e.seq > author->cut ||
 	    (author->role != ROLE_ADMIN && author->role != ROLE_ROOT))
 		return 0;	/* not effective: no power */
+	if (cuts && (c = devtab_get(cuts, e.author)) != NULL &&
+	    e.seq > c->cut && !(e.kind == KIND_REVOKE &&
+	    memcmp(p.u.revoke.device, e.author, NUSA_KEY_LEN) == 0))
+		return 0;
 	if (e.kind == KIND_CERT) {
 		if (memcmp(p.u.cert.device, network, NUSA_KEY_LEN) == 0)
 			return 0;
@@ -213,51 +235,115 @@ devtab_apply(struct devtab *dt, const uint8_t *network, const uint8_t *body,
 	return 0;
 }
 
-int
-state_devices_recompute(struct store_txn *t, int *restricted)
+/* Builds a device table from every admin entry in clock order. */
+static int
+devtab_build(struct store_txn *t, struct devtab *dt,
+    const struct devtab *cuts)
 {
-	struct devtab dt = { 0 };
-	struct store_device *root, *d, old;
+	struct store_device *root;
 	const uint8_t *body;
-	MDB_cursor *c = NULL;
+	MDB_cursor *c;
 	MDB_val k, v;
-	size_t len, i;
+	size_t len;
 	int rc, op = MDB_FIRST;
 
-	*restricted = 0;
-	if ((root = devtab_find(&dt, t->network, 1)) == NULL)
+	dt->n = 0;
+	if ((root = devtab_find(dt, t->network, 1)) == NULL)
 		return -ENOMEM;
 	root->role = ROLE_ROOT;
-	if ((rc = mdb_cursor_open(t->txn, DBI(t, DB_ADMIN), &c)) != 0) {
-		rc = store_mdb_err(rc);
-		goto out;
-	}
+	if ((rc = mdb_cursor_open(t->txn, DBI(t, DB_ADMIN), &c)) != 0)
+		return store_mdb_err(rc);
 	while ((rc = mdb_cursor_get(c, &k, &v, op)) == 0) {
 		op = MDB_NEXT;
 		if (k.mv_size != ORDER_KEY_LEN) {
 			rc = -NUSA_ECORRUPT;
-			goto out;
+			break;
 		}
 		rc = store_entry(t, (const uint8_t *)k.mv_data + 8 +
 		    NUSA_KEY_LEN, &body, &len, NULL);
-		if (rc || (rc = devtab_apply(&dt, t->network, body, len)))
-			goto out;
-	}
-	if (rc != MDB_NOTFOUND) {
-		rc = store_mdb_err(rc);
-		goto out;
+		if (rc || (rc = devtab_apply(dt, cuts, t->network, body, len)))
+			break;
 	}
 	mdb_cursor_close(c);
-	c = NULL;
+	return rc == MDB_NOTFOUND ? 0 : store_mdb_err(rc);
+}
 
-	/* Compare with the table in force, keep fork flags, and replace. */
-	for (i = 0; i < dt.n; i++) {
-		d = &dt.v[i];
+static uint64_t
+devtab_cut(const struct devtab *dt, const uint8_t *pk)
+{
+	const struct store_device *d = devtab_get(dt, pk);
+
+	return d ? d->cut : UINT64_MAX;
+}
+
+static int
+devtab_same_cuts(const struct devtab *a, const struct devtab *b)
+{
+	size_t i;
+
+	for (i = 0; i < a->n; i++)
+		if (devtab_cut(b, a->v[i].pk) != a->v[i].cut)
+			return 0;
+	for (i = 0; i < b->n; i++)
+		if (devtab_cut(a, b->v[i].pk) != b->v[i].cut)
+			return 0;
+	return 1;
+}
+
+static int
+devtab_any_cut(const struct devtab *dt)
+{
+	size_t i;
+
+	for (i = 0; i < dt->n; i++)
+		if (dt->v[i].cut != UINT64_MAX)
+			return 1;
+	return 0;
+}
+
+/* Rounds of devtab_build() before giving up on a fixed point. Only
+ * devices that revoke each other's revokers need more than two, and the
+ * result is a function of the entries either way. */
+#define DEVTAB_ROUNDS 8
+
+int
+state_devices_recompute(struct store_txn *t, int *restricted)
+{
+	struct devtab a = { 0 }, b = { 0 }, *cur = &a, *prev = &b, *tmp;
+	struct store_device *d, old;
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	size_t i;
+	int rc, op, round;
+
+	*restricted = 0;
+	if ((rc = devtab_build(t, cur, NULL)) != 0)
+		goto out;
+	for (round = 1; round < DEVTAB_ROUNDS && devtab_any_cut(cur);
+	    round++) {
+		tmp = prev;
+		prev = cur;
+		cur = tmp;
+		if ((rc = devtab_build(t, cur, prev)) != 0)
+			goto out;
+		if (devtab_same_cuts(cur, prev))
+			break;
+	}
+
+	/* Compare with the table in force, keep fork flags, and replace.
+	 * Any change of who counts, either way, changes which stored entries
+	 * are effective: a cut can also rise when its revoker turns out to
+	 * have been revoked first. */
+	for (i = 0; i < cur->n; i++) {
+		d = &cur->v[i];
 		if (store_device(t, d->pk, &old) == 0) {
 			d->forked = old.forked;
-			if ((old.role != ROLE_NONE && d->role == ROLE_NONE) ||
-			    d->cut < old.cut)
+			if ((old.role == ROLE_NONE) != (d->role == ROLE_NONE) ||
+			    d->cut != old.cut)
 				*restricted = 1;
+		} else if (d->role != ROLE_NONE &&
+		    store_vector_get(t, d->pk) > 0) {
+			*restricted = 1;
 		}
 	}
 	if ((rc = mdb_cursor_open(t->txn, DBI(t, DB_DEVICES), &c)) != 0) {
@@ -268,7 +354,7 @@ state_devices_recompute(struct store_txn *t, int *restricted)
 	while ((rc = mdb_cursor_get(c, &k, &v, op)) == 0) {
 		op = MDB_NEXT;
 		if (k.mv_size == NUSA_KEY_LEN &&
-		    devtab_find(&dt, k.mv_data, 0) == NULL)
+		    devtab_get(cur, k.mv_data) == NULL)
 			*restricted = 1;	/* a device vanished */
 	}
 	mdb_cursor_close(c);
@@ -277,19 +363,22 @@ state_devices_recompute(struct store_txn *t, int *restricted)
 		rc = store_mdb_err(rc);
 		goto out;
 	}
-	for (i = 0; i < dt.n; i++)
-		if ((rc = store_device_put(t, &dt.v[i])) != 0)
+	for (i = 0; i < cur->n; i++)
+		if ((rc = store_device_put(t, &cur->v[i])) != 0)
 			goto out;
 	rc = 0;
 out:
 	if (c)
 		mdb_cursor_close(c);
-	free(dt.v);
+	free(a.v);
+	free(b.v);
 	return rc;
 }
 
 /* Sets the fork flag of every device whose feed has two entries at one
- * seq. */
+ * seq. Like the rest of the state it counts effective entries only: a
+ * fork past a revocation's cut is flagged nowhere, as replicas that knew
+ * the revocation first dropped it. */
 static int
 mark_forks(struct store_txn *t)
 {
@@ -305,8 +394,10 @@ mark_forks(struct store_txn *t)
 		op = MDB_NEXT_NODUP;
 		if ((rc = mdb_cursor_count(c, &n)) != 0)
 			break;
-		if (n < 2 || k.mv_size < NUSA_KEY_LEN ||
-		    store_device(t, k.mv_data, &d) != 0 || d.forked)
+		if (n < 2 || k.mv_size != FEED_KEY_LEN ||
+		    store_device(t, k.mv_data, &d) != 0 || d.forked ||
+		    d.role == ROLE_NONE || codec_rd64((const uint8_t *)
+		    k.mv_data + NUSA_KEY_LEN) > d.cut)
 			continue;
 		d.forked = 1;
 		if ((rc = store_device_put(t, &d)) != 0)
@@ -419,9 +510,9 @@ split_record_key(const MDB_val *k, const char **key, size_t *klen,
     const char **field, size_t *flen)
 {
 	const char *p = (const char *)k->mv_data + 1;
-	const char *nul = memchr(p, 0, k->mv_size - 1);
+	const char *nul;
 
-	if (k->mv_size < 3 || nul == NULL)
+	if (k->mv_size < 3 || (nul = memchr(p, 0, k->mv_size - 1)) == NULL)
 		return -NUSA_ECORRUPT;
 	*key = p;
 	*klen = (size_t)(nul - p);
@@ -442,7 +533,7 @@ state_records_each(struct store_txn *t, uint8_t coll, const char *key,
 	size_t rklen = 0, flen = 0, slen = 1;
 	MDB_cursor *c;
 	MDB_val k, v;
-	int rc, found = 0;
+	int rc, found = 0, from_fn = 0, end;
 
 	start[0] = coll;
 	if (key) {
@@ -458,33 +549,31 @@ state_records_each(struct store_txn *t, uint8_t coll, const char *key,
 	k = MV(start, slen);
 	rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
 	for (;;) {
-		int same;
-
-		if (rc == 0 && (k.mv_size < slen ||
-		    memcmp(k.mv_data, start, slen) != 0))
-			rc = MDB_NOTFOUND;
-		if (rc == 0 && (rc = split_record_key(&k, &rk, &rklen, &fname,
+		end = rc == MDB_NOTFOUND || (rc == 0 && (k.mv_size < slen ||
+		    memcmp(k.mv_data, start, slen) != 0));
+		if (rc != 0 && !end)
+			break;
+		if (!end && (rc = split_record_key(&k, &rk, &rklen, &fname,
 		    &flen)) != 0)
 			break;
-		same = rc == 0 && r.key && rklen == r.key_len &&
-		    memcmp(rk, r.key, rklen) == 0;
-		if (r.key && !same) {
+		if (r.key && (end || rklen != r.key_len ||
+		    memcmp(rk, r.key, rklen) != 0)) {
 			/* The previous record is complete: hand it out. */
 			r.nfields = fv.n;
 			r.fields = fv.v;
 			found = 1;
-			if ((rc = fn(&r, ctx)) != 0)
-				goto out;
+			if ((rc = fn(&r, ctx)) != 0) {
+				from_fn = 1;
+				break;
+			}
 			fv.n = 0;
 			r.deleted = 0;
 			r.key = NULL;
 		}
-		if (rc == MDB_NOTFOUND) {
+		if (end) {
 			rc = 0;
 			break;
 		}
-		if (rc)
-			break;
 		if (v.mv_size < ORDER_KEY_LEN) {
 			rc = -NUSA_ECORRUPT;
 			break;
@@ -503,9 +592,10 @@ state_records_each(struct store_txn *t, uint8_t coll, const char *key,
 			break;
 		rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
 	}
-out:
 	mdb_cursor_close(c);
 	free(fv.v);
+	if (from_fn)
+		return rc;
 	if (rc == 0 && key && !found)
 		return -NUSA_ENOTFOUND;
 	return store_mdb_err(rc);
@@ -568,7 +658,7 @@ state_balances_each(struct store_txn *t,
 {
 	MDB_cursor *c;
 	MDB_val k, v;
-	int rc, op = MDB_FIRST;
+	int rc, op = MDB_FIRST, from_fn = 0;
 
 	if ((rc = mdb_cursor_open(t->txn, DBI(t, DB_BALANCES), &c)) != 0)
 		return store_mdb_err(rc);
@@ -579,10 +669,14 @@ state_balances_each(struct store_txn *t,
 			break;
 		}
 		if ((rc = fn(k.mv_data, k.mv_size,
-		    (int64_t)codec_rd64(v.mv_data), ctx)) != 0)
+		    (int64_t)codec_rd64(v.mv_data), ctx)) != 0) {
+			from_fn = 1;
 			break;
+		}
 	}
 	mdb_cursor_close(c);
+	if (from_fn)
+		return rc;
 	return rc == MDB_NOTFOUND ? 0 : store_mdb_err(rc);
 }
 
@@ -626,7 +720,7 @@ state_overdrafts_each(struct store_txn *t,
 	const char *acct = NULL;
 	size_t alen = 0;
 	int64_t amount;
-	int rc;
+	int rc, fnrc, from_fn = 0;
 
 	if ((rc = mdb_cursor_open(t->txn, DBI(t, DB_POSTINGS), &c)) != 0)
 		return store_mdb_err(rc);
@@ -643,13 +737,18 @@ state_overdrafts_each(struct store_txn *t,
 			alen = k.mv_size - 1 - ORDER_KEY_LEN;
 			same = o.acct && alen == o.acct_len &&
 			    memcmp(acct, o.acct, alen) == 0;
+		} else if (rc != MDB_NOTFOUND) {
+			break;
 		}
 		if (o.acct && !same) {
 			if (iv.n) {
 				o.nids = iv.n;
 				o.ids = (const uint8_t (*)[NUSA_HASH_LEN])iv.v;
-				if ((rc = fn(&o, ctx)) != 0)
+				if ((fnrc = fn(&o, ctx)) != 0) {
+					rc = fnrc;
+					from_fn = 1;
 					break;
+				}
 			}
 			iv.n = 0;
 			o.acct = NULL;
@@ -658,8 +757,6 @@ state_overdrafts_each(struct store_txn *t,
 			rc = 0;
 			break;
 		}
-		if (rc)
-			break;
 		if (!o.acct) {
 			o.acct = acct;
 			o.acct_len = alen;
@@ -681,7 +778,7 @@ state_overdrafts_each(struct store_txn *t,
 	}
 	mdb_cursor_close(c);
 	free(iv.v);
-	return store_mdb_err(rc);
+	return from_fn ? rc : store_mdb_err(rc);
 }
 
 int
@@ -691,9 +788,9 @@ state_forks_each(struct store_txn *t,
 	struct state_fork f;
 	struct idvec iv = { 0 };
 	MDB_cursor *c;
-	MDB_val k, v;
+	MDB_val k, v, dk, dv;
 	size_t n;
-	int rc, op = MDB_FIRST;
+	int rc, op = MDB_FIRST, from_fn = 0;
 
 	if ((rc = mdb_cursor_open(t->txn, DBI(t, DB_FEEDS), &c)) != 0)
 		return store_mdb_err(rc);
@@ -708,23 +805,28 @@ state_forks_each(struct store_txn *t,
 			break;
 		}
 		iv.n = 0;
+		dv = v;
 		do {
-			if (v.mv_size != NUSA_HASH_LEN) {
+			if (dv.mv_size != NUSA_HASH_LEN) {
 				rc = -NUSA_ECORRUPT;
 				goto out;
 			}
-			if ((rc = idvec_push(&iv, v.mv_data)) != 0)
+			if ((rc = idvec_push(&iv, dv.mv_data)) != 0)
 				goto out;
-		} while (mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP) == 0);
+		} while (mdb_cursor_get(c, &dk, &dv, MDB_NEXT_DUP) == 0);
 		f.author = k.mv_data;
 		f.seq = codec_rd64((const uint8_t *)k.mv_data + NUSA_KEY_LEN);
 		f.nids = iv.n;
 		f.ids = (const uint8_t (*)[NUSA_HASH_LEN])iv.v;
-		if ((rc = fn(&f, ctx)) != 0)
+		if ((rc = fn(&f, ctx)) != 0) {
+			from_fn = 1;
 			break;
+		}
 	}
 out:
 	mdb_cursor_close(c);
 	free(iv.v);
+	if (from_fn)
+		return rc;
 	return rc == MDB_NOTFOUND ? 0 : store_mdb_err(rc);
 }

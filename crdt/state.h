@@ -22,8 +22,9 @@ int state_apply(struct store_txn *t, const uint8_t id[NUSA_HASH_LEN],
     const struct entry *e);
 
 /* Recomputes the device table from all certificate and revocation entries
- * in clock order. Sets *restricted if some device lost its enrolment or
- * got an earlier cut, which means applied entries may need excluding. */
+ * in clock order, repeating until the revocation cuts are stable. Sets
+ * *restricted if the set of entries that count may have changed (a role
+ * gained or lost, a cut moved): then the caller must state_rebuild(). */
 int state_devices_recompute(struct store_txn *t, int *restricted);
 
 /* Drops all materialized tables and recomputes them from the entries. */
@@ -53,9 +54,12 @@ struct state_record {
 	const struct state_field *fields;
 };
 
-/* Calls fn for each record of coll in key order (deleted ones too; check
- * r->deleted); with key non-NULL, only that record. Returns 0, the first
- * non-zero value of fn, or a negative error. Returns -NUSA_ENOTFOUND if
+/* Iterators below call fn for each item and stop at the first non-zero
+ * value fn returns, which they return unchanged; else 0 or a negative
+ * error.
+ *
+ * Calls fn for each record of coll in key order (deleted ones too; check
+ * r->deleted); with key non-NULL, only that record. Returns -NUSA_ENOTFOUND if
  * key is given and absent. */
 int state_records_each(struct store_txn *t, uint8_t coll, const char *key,
     int (*fn)(const struct state_record *r, void *ctx), void *ctx);

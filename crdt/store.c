@@ -60,7 +60,7 @@ store_mdb_err(int rc)
 	default:
 		if (rc > 0)
 			return -rc;		/* errno from LMDB */
-		return rc > MDB_KEYEXIST ? rc : -EIO; /* ours already */
+		return rc > MDB_LAST_ERRCODE ? rc : -EIO; /* ours already */
 	}
 }
 
@@ -425,16 +425,20 @@ check_link(struct store_txn *t, const struct entry *e)
 }
 
 /* Stores one entry whose chain to a signature the caller has checked,
- * and materializes it. Sets *rebuild when state must be recomputed. */
+ * and materializes it. An entry past its author's cut is dropped, or with
+ * keep_revoked stored outside the state (see keep_revoked_tail()); both
+ * count as revoked. Sets *rebuild when state must be recomputed. */
 static int
 put_entry(struct store_txn *t, const struct entry *e,
     const uint8_t id[NUSA_HASH_LEN], const uint8_t *body, size_t len,
-    const uint8_t *sig, struct store_ingest_stats *st, int *rebuild)
+    const uint8_t *sig, int keep_revoked, struct store_ingest_stats *st,
+    int *rebuild)
 {
 	uint8_t fk[FEED_KEY_LEN], ok[ORDER_KEY_LEN], seqb[8];
 	struct store_device d;
+	struct payload p;
 	MDB_val k, v;
-	int rc, restricted = 0, fork;
+	int rc, restricted = 0, fork, revoked;
 
 	k = MV(id, NUSA_HASH_LEN);
 	rc = mdb_get(t->txn, t->s->dbi[DB_ENTRIES], &k, &v);
@@ -456,7 +460,8 @@ put_entry(struct store_txn *t, const struct entry *e,
 		return -NUSA_EFORBIDDEN;
 	if (store_device(t, e->author, &d) != 0 || d.role == ROLE_NONE)
 		return -NUSA_EUNENROLLED;
-	if (e->seq > d.cut) {
+	revoked = e->seq > d.cut;
+	if (revoked && !keep_revoked) {
 		st->revoked++;
 		return 0;
 	}
@@ -502,6 +507,10 @@ put_entry(struct store_txn *t, const struct entry *e,
 		return store_mdb_err(rc);
 	if (e->hlc > store_hlc(t) && (rc = store_set_hlc(t, e->hlc)) != 0)
 		return rc;
+	if (revoked) {
+		st->revoked++;
+		return 0;
+	}
 
 	if (fork) {
 		st->forks++;
@@ -510,6 +519,14 @@ put_entry(struct store_txn *t, const struct entry *e,
 			return rc;
 	}
 	st->added++;
+	if (e->kind == KIND_NETWORK) {
+		/* A box that joined by sync learns the name here. */
+		if (payload_decode(&p, e->kind, e->payload, e->payload_len))
+			return -NUSA_EMALFORMED;
+		if ((rc = meta_put(t, "name", p.u.network.name.p,
+		    p.u.network.name.n)) != 0)
+			return rc;
+	}
 	if (is_admin_kind(e->kind)) {
 		if ((rc = state_devices_recompute(t, &restricted)) != 0)
 			return rc;
@@ -520,13 +537,68 @@ put_entry(struct store_txn *t, const struct entry *e,
 	return state_apply(t, id, e);
 }
 
+/* Returns 1 if a stored signature or a stored successor vouches for the
+ * entry id at e's place in its feed. */
+static int
+entry_vouched(struct store_txn *t, const struct entry *e,
+    const uint8_t id[NUSA_HASH_LEN])
+{
+	uint8_t fk[FEED_KEY_LEN];
+	const uint8_t *body = NULL;
+	MDB_cursor *c;
+	MDB_val k = MV(id, NUSA_HASH_LEN), v;
+	size_t len = 0;
+	int rc, found = 0;
+
+	if (mdb_get(t->txn, t->s->dbi[DB_SIGS], &k, &v) == 0)
+		return 1;
+	feed_key(fk, e->author, e->seq + 1);
+	k = MV(fk, sizeof(fk));
+	if (mdb_cursor_open(t->txn, t->s->dbi[DB_FEEDS], &c) != 0)
+		return 0;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY); rc == 0 && !found;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) {
+		if (v.mv_size != NUSA_HASH_LEN ||
+		    store_entry(t, v.mv_data, &body, &len, NULL) != 0)
+			continue;
+		found = len >= ENTRY_HEADER_LEN &&
+		    memcmp(body + 74, id, NUSA_HASH_LEN) == 0;
+	}
+	mdb_cursor_close(c);
+	return found;
+}
+
+/* Entries past their author's revocation are dropped. But when a batch
+ * crosses the cut, its part up to the cut ends at an entry whose own
+ * signature never came: only the tail, up to the batch signature, vouches
+ * for it, and without it store_verify() would fault the entry and no
+ * export could relay it. So such a tail is kept, out of the state, unless
+ * the entry at the cut is vouched for already; a stolen key thus gets at
+ * most one tail stored per entry at the cut. */
+static int
+keep_revoked_tail(struct store_txn *t, const struct entry *es,
+    uint8_t (*ids)[NUSA_HASH_LEN], size_t n)
+{
+	struct store_device d;
+	size_t i;
+
+	if (store_device(t, es[0].author, &d) != 0 || d.cut == UINT64_MAX ||
+	    es[0].seq > d.cut)
+		return 0;
+	for (i = 1; i < n && es[i].seq <= d.cut; i++)
+		;
+	if (i == n)
+		return 0;
+	return !entry_vouched(t, &es[i - 1], ids[i - 1]);
+}
+
 int
 store_ingest(struct store_txn *t, const struct store_batch *b,
     struct store_ingest_stats *st)
 {
 	uint8_t (*ids)[NUSA_HASH_LEN] = NULL;
 	struct entry *es = NULL;
-	int rc = 0, rebuild = 0;
+	int rc = 0, rebuild = 0, keep;
 	size_t i;
 
 	memset(st, 0, sizeof(*st));
@@ -564,10 +636,11 @@ store_ingest(struct store_txn *t, const struct store_batch *b,
 	st->bad_index = b->n - 1;
 	if ((rc = entry_verify(b->sig, ids[b->n - 1], es[0].author)) != 0)
 		goto out;
+	keep = keep_revoked_tail(t, es, ids, b->n);
 	for (i = 0; i < b->n; i++) {
 		st->bad_index = i;
 		rc = put_entry(t, &es[i], ids[i], b->bodies[i], b->lens[i],
-		    i == b->n - 1 ? b->sig : NULL, st, &rebuild);
+		    i == b->n - 1 ? b->sig : NULL, keep, st, &rebuild);
 		if (rc)
 			goto out;
 	}
@@ -621,7 +694,8 @@ store_append(struct store_txn *t, const struct key *k, uint8_t kind,
 		return rc;
 	entry_id(id, body, blen);
 	entry_sign(sig, id, k->sk);
-	if ((rc = put_entry(t, &e, id, body, blen, sig, &st, &rebuild)) != 0)
+	if ((rc = put_entry(t, &e, id, body, blen, sig, 0, &st,
+	    &rebuild)) != 0)
 		return rc;
 	if (st.added != 1)
 		return -NUSA_EREVOKED;
@@ -776,16 +850,13 @@ store_count(struct store_txn *t)
 	return st.ms_entries;
 }
 
-/* Entry ids of one seq that a signed descendant vouches for. Forks are
- * rare, so a few slots suffice; overflow is reported, not trusted. */
-#define VOUCH_SLOTS 16
-
+/* Entry ids of one seq of a feed that a vouched entry of the next seq
+ * names as its predecessor. A fork adds one id per branch. */
 struct vouch {
 	uint8_t author[NUSA_KEY_LEN];
 	uint64_t seq;
-	size_t n;
-	int overflow;
-	uint8_t prevs[VOUCH_SLOTS][NUSA_HASH_LEN];
+	uint8_t (*prevs)[NUSA_HASH_LEN];
+	size_t n, cap;
 };
 
 static int
@@ -799,16 +870,23 @@ vouch_has(const struct vouch *vs, const uint8_t *id)
 	return 0;
 }
 
-static void
-vouch_add(struct vouch *next, const uint8_t *prev)
+static int
+vouch_add(struct vouch *vs, const uint8_t *prev)
 {
-	if (vouch_has(next, prev))
-		return;
-	if (next->n == VOUCH_SLOTS) {
-		next->overflow = 1;
-		return;
+	uint8_t (*v)[NUSA_HASH_LEN];
+	size_t cap;
+
+	if (vouch_has(vs, prev))
+		return 0;
+	if (vs->n == vs->cap) {
+		cap = vs->cap ? vs->cap * 2 : 4;
+		if ((v = realloc(vs->prevs, cap * sizeof(*v))) == NULL)
+			return -ENOMEM;
+		vs->prevs = v;
+		vs->cap = cap;
 	}
-	memcpy(next->prevs[next->n++], prev, NUSA_HASH_LEN);
+	memcpy(vs->prevs[vs->n++], prev, NUSA_HASH_LEN);
+	return 0;
 }
 
 /* Walks every feed from its head down: an entry is vouched for if this
@@ -817,7 +895,7 @@ static int
 verify_vouched(struct store_txn *t, store_fault_fn fn, void *ctx,
     size_t *faults)
 {
-	struct vouch cur = { 0 }, next = { 0 };
+	struct vouch a = { 0 }, b = { 0 }, *cur = &a, *next = &b, *tmp;
 	const uint8_t *body, *sig;
 	MDB_cursor *c;
 	MDB_val k, v;
@@ -835,34 +913,40 @@ verify_vouched(struct store_txn *t, store_fault_fn fn, void *ctx,
 			continue;
 		}
 		seq = codec_rd64((const uint8_t *)k.mv_data + NUSA_KEY_LEN);
-		if (memcmp(cur.author, k.mv_data, NUSA_KEY_LEN) != 0 ||
-		    seq != cur.seq) {
-			/* Moving down one seq (or to another feed). */
-			if (memcmp(cur.author, k.mv_data, NUSA_KEY_LEN) == 0 &&
-			    seq + 1 == cur.seq)
+		if (memcmp(cur->author, k.mv_data, NUSA_KEY_LEN) != 0 ||
+		    seq != cur->seq) {
+			/* Moving down one seq keeps what the entries above
+			 * vouch for; a gap or another feed starts afresh. */
+			if (memcmp(cur->author, k.mv_data, NUSA_KEY_LEN) == 0 &&
+			    seq + 1 == cur->seq) {
+				tmp = cur;
 				cur = next;
-			else
-				memset(&cur, 0, sizeof(cur));
-			memset(&next, 0, sizeof(next));
-			memcpy(cur.author, k.mv_data, NUSA_KEY_LEN);
-			cur.seq = seq;
+				next = tmp;
+			} else {
+				cur->n = 0;
+			}
+			next->n = 0;
+			memcpy(cur->author, k.mv_data, NUSA_KEY_LEN);
+			cur->seq = seq;
 		}
 		if (store_entry(t, v.mv_data, &body, &len, &sig) != 0) {
 			fn(v.mv_data, "in the feed index but not stored", ctx);
 			(*faults)++;
 			continue;
 		}
-		if (sig == NULL && !vouch_has(&cur, v.mv_data) &&
-		    !cur.overflow) {
+		if (sig == NULL && !vouch_has(cur, v.mv_data)) {
 			fn(v.mv_data, "no signature vouches for this entry",
 			    ctx);
 			(*faults)++;
 			continue;
 		}
-		if (seq > 1 && len >= ENTRY_HEADER_LEN)
-			vouch_add(&next, body + 74);
+		if (seq > 1 && len >= ENTRY_HEADER_LEN &&
+		    (rc = vouch_add(next, body + 74)) != 0)
+			break;
 	}
 	mdb_cursor_close(c);
+	free(a.prevs);
+	free(b.prevs);
 	return rc == MDB_NOTFOUND ? 0 : store_mdb_err(rc);
 }
 
@@ -875,7 +959,7 @@ verify_entry(struct store_txn *t, const MDB_val *k, const MDB_val *v,
 	const uint8_t *body, *sig;
 	const char *what = NULL;
 	struct entry e;
-	MDB_cursor *c;
+	MDB_cursor *c = NULL;
 	MDB_val mk, mv;
 	size_t len;
 
@@ -900,10 +984,14 @@ verify_entry(struct store_txn *t, const MDB_val *k, const MDB_val *v,
 		feed_key(fk, e.author, e.seq);
 		mk = MV(fk, sizeof(fk));
 		mv = MV(id, NUSA_HASH_LEN);
-		if (mdb_cursor_open(t->txn, t->s->dbi[DB_FEEDS], &c) != 0 ||
-		    mdb_cursor_get(c, &mk, &mv, MDB_GET_BOTH) != 0)
+		if (mdb_cursor_open(t->txn, t->s->dbi[DB_FEEDS], &c) != 0) {
+			c = NULL;
+			what = "feed index unreadable";
+		} else if (mdb_cursor_get(c, &mk, &mv, MDB_GET_BOTH) != 0) {
 			what = "missing from the feed index";
-		mdb_cursor_close(c);
+		}
+		if (c)
+			mdb_cursor_close(c);
 	}
 	if (what) {
 		fn(k->mv_data, what, ctx);

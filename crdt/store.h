@@ -94,7 +94,10 @@ int store_append(struct store_txn *t, const struct key *k, uint8_t kind,
 /* Verifies a batch (decoding, network, one author, seq and hash chain,
  * link to a stored predecessor, the signature of the last entry, the
  * author's enrolment and role) and stores and materializes every entry
- * in t. Entries past their author's revocation are counted and dropped.
+ * in t. Entries past their author's revocation are counted in
+ * st->revoked and never count in the state; they are dropped, except the
+ * tail of a batch that crosses the cut, which is kept (out of the state)
+ * once so that the entries before the cut stay vouched for.
  * On error nothing of the batch should be committed: abort t. Returns 0
  * or -NUSA_EMALFORMED, -NUSA_ENETWORK, -NUSA_EBADCHAIN, -NUSA_EGAP,
  * -NUSA_EBADSIG, -NUSA_EUNENROLLED, -NUSA_EFORBIDDEN, -NUSA_ERANGE. */

@@ -143,7 +143,7 @@ struct author_ord {
 	uint8_t pk[NUSA_KEY_LEN];
 	uint64_t from;
 	int root;
-	uint64_t cert_hlc;
+	uint64_t first_hlc;
 };
 
 struct author_list {
@@ -154,15 +154,30 @@ struct author_list {
 };
 
 static int
+first_hlc(const struct store_item *it, void *ctx)
+{
+	uint64_t *hlc = ctx;
+
+	if (it->len < ENTRY_HEADER_LEN)
+		return -NUSA_ECORRUPT;
+	*hlc = codec_rd64(it->body + 106);
+	return 1;
+}
+
+static int
 collect_author(const uint8_t *author, uint64_t seq, void *ctx)
 {
 	struct author_list *al = ctx;
 	struct store_device d;
-	uint64_t have = vector_get(al->have, author);
+	uint64_t have = vector_get(al->have, author), hlc = 0;
+	int rc;
 
 	if (seq <= have || store_device(al->t, author, &d) != 0 ||
 	    d.role == ROLE_NONE)
 		return 0;
+	rc = store_feed_each(al->t, author, 1, first_hlc, &hlc);
+	if (rc < 0)
+		return rc;
 	if (al->n == al->cap) {
 		size_t cap = al->cap ? al->cap * 2 : 16;
 		struct author_ord *v = realloc(al->v, cap * sizeof(*v));
@@ -175,14 +190,17 @@ collect_author(const uint8_t *author, uint64_t seq, void *ctx)
 	memcpy(al->v[al->n].pk, author, NUSA_KEY_LEN);
 	al->v[al->n].from = have + 1;
 	al->v[al->n].root = d.role == ROLE_ROOT;
-	al->v[al->n].cert_hlc = d.cert_hlc;
+	al->v[al->n].first_hlc = hlc;
 	al->n++;
 	return 0;
 }
 
-/* Root first, then in the order devices were certified: an admin's cert
- * is older than the certs it issued, so the importer always knows the
- * issuer before a feed arrives. */
+/* Root first, then by the clock of each feed's first entry. A device
+ * writes only once some certificate enrols it at its box, whose clock has
+ * then seen that certificate, so every feed comes after the feed of the
+ * admin that enrolled it. (The clock of the winning certificate would
+ * not do: re-certifying an admin moves it past the certificates that
+ * admin issued before.) */
 static int
 author_cmp(const void *a, const void *b)
 {
@@ -190,8 +208,8 @@ author_cmp(const void *a, const void *b)
 
 	if (x->root != y->root)
 		return y->root - x->root;
-	if (x->cert_hlc != y->cert_hlc)
-		return x->cert_hlc < y->cert_hlc ? -1 : 1;
+	if (x->first_hlc != y->first_hlc)
+		return x->first_hlc < y->first_hlc ? -1 : 1;
 	return memcmp(x->pk, y->pk, NUSA_KEY_LEN);
 }
 
@@ -214,7 +232,8 @@ bundle_export(struct store_txn *t, FILE *out, const struct vector *have,
 		x.runs[i].last_sig = -1;
 	if ((rc = store_vector_each(t, collect_author, &al)) != 0)
 		goto out;
-	qsort(al.v, al.n, sizeof(al.v[0]), author_cmp);
+	if (al.n > 1)
+		qsort(al.v, al.n, sizeof(al.v[0]), author_cmp);
 
 	if (fwrite(bundle_magic, 1, sizeof(bundle_magic), out) !=
 	    sizeof(bundle_magic) || fputc(BUNDLE_VERSION, out) == EOF ||

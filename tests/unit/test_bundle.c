@@ -1,0 +1,838 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bundle.h"
+#include "entry.h"
+#include "key.h"
+#include "ledger.h"
+#include "payload.h"
+#include "state.h"
+#include "store.h"
+#include "testfeed.h"
+#include "testutil.h"
+#include "vector.h"
+
+struct mem {
+	char *buf;
+	size_t len;
+};
+
+static void
+mem_free(struct mem *m)
+{
+	free(m->buf);
+	m->buf = NULL;
+	m->len = 0;
+}
+
+/* Exports s for vector have (NULL: everything) into m. */
+static void
+export_mem(struct store *s, const struct vector *have, struct mem *m,
+    struct bundle_stats *st)
+{
+	struct bundle_stats dummy;
+	struct store_txn *t;
+	FILE *f;
+
+	m->buf = NULL;
+	m->len = 0;
+	f = open_memstream(&m->buf, &m->len);
+	assert_non_null(f);
+	assert_int_equal(store_begin(s, &t, STORE_READ), 0);
+	assert_int_equal(bundle_export(t, f, have, st ? st : &dummy), 0);
+	store_abort(t);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Imports the first len bytes of buf into s as self. */
+static int
+import_mem(struct store *s, const void *buf, size_t len,
+    const uint8_t *self, struct bundle_stats *st, struct bundle_fault *where)
+{
+	struct bundle_stats dummy;
+	struct bundle_fault wdummy;
+	FILE *f;
+	int rc;
+
+	/* fmemopen() of zero bytes is not portable; an empty file is. */
+	f = len ? fmemopen((void *)buf, len, "r") : tmpfile();
+	assert_non_null(f);
+	rc = bundle_import(s, f, self, st ? st : &dummy,
+	    where ? where : &wdummy);
+	fclose(f);
+	return rc;
+}
+
+static void
+sync_to(struct store *from, struct store *to, const uint8_t *self)
+{
+	struct mem m;
+
+	export_mem(from, NULL, &m, NULL);
+	assert_int_equal(import_mem(to, m.buf, m.len, self, NULL, NULL), 0);
+	mem_free(&m);
+}
+
+static void
+same_digest(struct store *a, struct store *b)
+{
+	uint8_t da[NUSA_HASH_LEN], db[NUSA_HASH_LEN];
+
+	tf_digest(a, da);
+	tf_digest(b, db);
+	assert_memory_equal(da, db, NUSA_HASH_LEN);
+}
+
+static void
+no_fault(const uint8_t *id, const char *what, void *ctx)
+{
+	(void)id;
+	(void)ctx;
+	fail_msg("store_verify: %s", what);
+}
+
+static void
+verify_clean(struct store *s)
+{
+	size_t n;
+
+	assert_int_equal(store_verify(s, no_fault, NULL, &n), 0);
+	assert_int_equal(n, tf_count(s));
+}
+
+static int
+vec_add(const uint8_t *author, uint64_t seq, void *ctx)
+{
+	return vector_set(ctx, author, seq);
+}
+
+static struct vector *
+vector_of(struct store *s)
+{
+	struct vector *v = vector_new();
+	struct store_txn *t;
+
+	assert_non_null(v);
+	assert_int_equal(store_begin(s, &t, STORE_READ), 0);
+	assert_int_equal(store_vector_each(t, vec_add, v), 0);
+	store_abort(t);
+	return v;
+}
+
+/* Where the parts of a bundle are. */
+struct layout {
+	size_t nb;
+	struct {
+		size_t count;
+		size_t body[NUSA_BATCH_MAX], len[NUSA_BATCH_MAX];
+		size_t sig;
+	} *b;
+	size_t end;
+};
+
+static uint64_t
+be(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	while (n-- > 0)
+		v = v << 8 | *p++;
+	return v;
+}
+
+static void
+parse(const struct mem *m, struct layout *l)
+{
+	const uint8_t *p = (const uint8_t *)m->buf;
+	size_t off = 8 + 1 + NUSA_KEY_LEN, i;
+
+	l->nb = 0;
+	l->b = calloc(16, sizeof(*l->b));
+	assert_non_null(l->b);
+	assert_memory_equal(p, "NUSABNDL", 8);
+	assert_int_equal(p[8], BUNDLE_VERSION);
+	while (p[off] == 'B') {
+		assert_true(l->nb < 16);
+		l->b[l->nb].count = (size_t)be(p + off + 1, 2);
+		off += 3;
+		for (i = 0; i < l->b[l->nb].count; i++) {
+			l->b[l->nb].len[i] = (size_t)be(p + off, 4);
+			l->b[l->nb].body[i] = off + 4;
+			off += 4 + l->b[l->nb].len[i];
+		}
+		l->b[l->nb].sig = off;
+		off += NUSA_SIG_LEN;
+		l->nb++;
+	}
+	assert_int_equal(p[off], 'E');
+	l->end = off;
+	assert_int_equal(off + 1 + 8 + 4, m->len);
+}
+
+/* An office box with the root key: an enrolled clerk and admin, members,
+ * accounts and postings. */
+struct net {
+	char dir[64];
+	struct store *office;
+	struct key *root, *clerk, *admin, *stranger;
+};
+
+static int
+net_setup(void **state)
+{
+	struct net *n = calloc(1, sizeof(*n));
+	struct store_txn *t;
+	uint8_t id[NUSA_HASH_LEN];
+
+	assert_non_null(n);
+	testutil_tmpdir(n->dir);
+	n->office = testutil_store(n->dir, "office", &n->root);
+	n->clerk = key_generate();
+	n->admin = key_generate();
+	n->stranger = key_generate();
+	assert_int_equal(store_begin(n->office, &t, STORE_WRITE), 0);
+	assert_int_equal(ledger_enrol(t, n->root, n->clerk->pk, ROLE_CLERK),
+	    0);
+	assert_int_equal(ledger_enrol(t, n->root, n->admin->pk, ROLE_ADMIN),
+	    0);
+	assert_int_equal(ledger_member_add(t, n->root, "m1", "Siti", "Ende"),
+	    0);
+	assert_int_equal(ledger_member_add(t, n->root, "m2", "Budi", NULL),
+	    0);
+	assert_int_equal(ledger_account_open(t, n->root, "s1", "m1",
+	    "sukarela"), 0);
+	assert_int_equal(ledger_account_open(t, n->root, "l2", "m2", "loan"),
+	    0);
+	assert_int_equal(ledger_post(t, n->root, POST_DEPOSIT, "s1", NULL,
+	    250000, "setoran", 20240301, id), 0);
+	assert_int_equal(ledger_post(t, n->root, POST_DISBURSE, "l2", NULL,
+	    1000000, NULL, 20240302, NULL), 0);
+	assert_int_equal(ledger_reverse(t, n->root, id, "salah", 20240303,
+	    NULL), 0);
+	assert_int_equal(store_commit(t), 0);
+	*state = n;
+	return 0;
+}
+
+static int
+net_teardown(void **state)
+{
+	struct net *n = *state;
+
+	store_close(n->office);
+	testutil_rmtree(n->dir);
+	key_free(&n->root);
+	key_free(&n->clerk);
+	key_free(&n->admin);
+	key_free(&n->stranger);
+	free(n);
+	return 0;
+}
+
+static void
+test_join_by_bundle(void **state)
+{
+	struct net *n = *state;
+	struct bundle_stats st;
+	struct bundle_fault where;
+	uint8_t id[NUSA_KEY_LEN];
+	char name[64];
+	struct store_txn *t;
+	struct store *box;
+	struct mem m;
+	size_t count = tf_count(n->office);
+
+	export_mem(n->office, NULL, &m, &st);
+	assert_int_equal(st.entries, count);
+	assert_int_equal(st.skipped, 0);
+	box = testutil_store(n->dir, "box", NULL);
+
+	/* A bundle that does not enrol this box leaves it as it was. */
+	assert_int_equal(import_mem(box, m.buf, m.len, n->stranger->pk, &st,
+	    &where), -NUSA_EUNENROLLED);
+	assert_int_equal(store_begin(box, &t, STORE_READ), 0);
+	assert_int_equal(store_network(t, id, name, sizeof(name)),
+	    -NUSA_ENONET);
+	assert_int_equal(store_count(t), 0);
+	store_abort(t);
+
+	assert_int_equal(import_mem(box, m.buf, m.len, n->clerk->pk, &st,
+	    &where), 0);
+	assert_int_equal(st.entries, count);
+	assert_int_equal(st.added, count);
+	assert_int_equal(st.duplicates, 0);
+	assert_int_equal(tf_count(box), count);
+	same_digest(n->office, box);
+	assert_int_equal(store_begin(box, &t, STORE_READ), 0);
+	assert_int_equal(store_network(t, id, name, sizeof(name)), 0);
+	assert_memory_equal(id, n->root->pk, NUSA_KEY_LEN);
+	assert_string_equal(name, "Koperasi Uji");
+	store_abort(t);
+	assert_int_equal(tf_balance(box, "s1"), 0);
+	assert_int_equal(tf_balance(box, "l2"), 1000000);
+	verify_clean(box);
+
+	/* Again: nothing new. */
+	assert_int_equal(import_mem(box, m.buf, m.len, n->clerk->pk, &st,
+	    &where), 0);
+	assert_int_equal(st.added, 0);
+	assert_int_equal(st.duplicates, count);
+	same_digest(n->office, box);
+	mem_free(&m);
+	store_close(box);
+}
+
+static void
+test_export_for_vector(void **state)
+{
+	struct net *n = *state;
+	struct bundle_stats st;
+	struct store_txn *t;
+	struct vector *have;
+	struct store *box;
+	struct mem m;
+	int i;
+
+	box = testutil_store(n->dir, "box", NULL);
+	sync_to(n->office, box, n->clerk->pk);
+
+	/* The office goes on; the box writes too. */
+	assert_int_equal(store_begin(n->office, &t, STORE_WRITE), 0);
+	for (i = 0; i < 5; i++)
+		assert_int_equal(ledger_post(t, n->root, POST_DEPOSIT, "s1",
+		    NULL, 1000 + i, NULL, 20240310, NULL), 0);
+	assert_int_equal(store_commit(t), 0);
+	assert_int_equal(store_begin(box, &t, STORE_WRITE), 0);
+	assert_int_equal(ledger_member_add(t, n->clerk, "m3", "Wayan", NULL),
+	    0);
+	assert_int_equal(store_commit(t), 0);
+
+	have = vector_of(box);
+	export_mem(n->office, have, &m, &st);
+	assert_int_equal(st.entries, 5);
+	assert_int_equal(st.batches, 1);
+	assert_int_equal(import_mem(box, m.buf, m.len, n->clerk->pk, &st,
+	    NULL), 0);
+	assert_int_equal(st.added, 5);
+	assert_int_equal(st.duplicates, 0);
+	assert_int_equal(tf_balance(box, "s1"), 1000 * 5 + 10);
+	mem_free(&m);
+	vector_free(&have);
+
+	/* And back: the office lacks only the clerk's entry. */
+	have = vector_of(n->office);
+	export_mem(box, have, &m, &st);
+	assert_int_equal(st.entries, 1);
+	assert_int_equal(import_mem(n->office, m.buf, m.len, n->root->pk, &st,
+	    NULL), 0);
+	assert_int_equal(st.added, 1);
+	same_digest(n->office, box);
+	mem_free(&m);
+	vector_free(&have);
+
+	/* In step: an empty bundle, which imports cleanly. */
+	have = vector_of(box);
+	export_mem(n->office, have, &m, &st);
+	assert_int_equal(st.entries, 0);
+	assert_int_equal(st.batches, 0);
+	assert_int_equal(import_mem(box, m.buf, m.len, n->clerk->pk, &st,
+	    NULL), 0);
+	mem_free(&m);
+	vector_free(&have);
+	store_close(box);
+}
+
+static int
+rc_is_rejection(int rc)
+{
+	/* A changed body changes its id, so the chain or the batch
+	 * signature breaks, unless decoding fails first: version,
+	 * network, lengths or payload. */
+	return rc == -NUSA_EBADSIG || rc == -NUSA_EBADCHAIN ||
+	    rc == -NUSA_EMALFORMED || rc == -NUSA_EVERSION ||
+	    rc == -NUSA_ENETWORK;
+}
+
+static void
+flip_and_check(struct store *s, struct mem *m, size_t off, size_t batch,
+    const uint8_t *self, size_t count_before, const uint8_t *digest)
+{
+	uint8_t d[NUSA_HASH_LEN];
+	struct bundle_fault where;
+	struct bundle_stats st;
+	int rc;
+
+	m->buf[off] ^= 0x41;
+	rc = import_mem(s, m->buf, m->len, self, &st, &where);
+	m->buf[off] ^= 0x41;
+	if (!rc_is_rejection(rc))
+		fail_msg("flip at %zu: %s", off, nusa_strerror(rc));
+	assert_int_equal(where.batch, batch + 1);
+	assert_int_equal(st.batches, batch);
+	assert_int_equal(tf_count(s), count_before);
+	tf_digest(s, d);
+	assert_memory_equal(d, digest, NUSA_HASH_LEN);
+}
+
+static void
+test_flipped_byte(void **state)
+{
+	struct net *n = *state;
+	uint8_t d1[NUSA_HASH_LEN];
+	struct store *clerkbox, *t1, *fresh;
+	struct store_txn *t;
+	struct layout l;
+	struct mem m;
+	size_t i, j, off, first;
+
+	/* Two batches: the root's feed, then the clerk's. */
+	clerkbox = testutil_store(n->dir, "clerk", NULL);
+	sync_to(n->office, clerkbox, n->clerk->pk);
+	assert_int_equal(store_begin(clerkbox, &t, STORE_WRITE), 0);
+	assert_int_equal(ledger_member_add(t, n->clerk, "m3", "Wayan", NULL),
+	    0);
+	assert_int_equal(ledger_post(t, n->clerk, POST_DEPOSIT, "s1", NULL,
+	    5000, "tunai", 20240305, NULL), 0);
+	assert_int_equal(ledger_post(t, n->clerk, POST_WITHDRAW, "s1", NULL,
+	    1000, NULL, 20240306, NULL), 0);
+	assert_int_equal(store_commit(t), 0);
+	export_mem(clerkbox, NULL, &m, NULL);
+	parse(&m, &l);
+	assert_int_equal(l.nb, 2);
+	assert_int_equal(l.b[1].count, 3);
+
+	/* The reference: a store that took only the first batch. */
+	t1 = testutil_store(n->dir, "t1", NULL);
+	tf_join(t1, n->root->pk);
+	first = l.b[1].body[0] - 4 - 3;
+	{
+		struct mem head = { .buf = m.buf, .len = first };
+		struct bundle_fault where;
+
+		assert_int_equal(import_mem(t1, head.buf, head.len,
+		    n->root->pk, NULL, &where), -NUSA_ETRUNCATED);
+		assert_int_equal(where.batch, 2);
+	}
+	tf_digest(t1, d1);
+	same_digest(n->office, t1);
+
+	/* Every byte of every body and of the signature of batch 2. */
+	for (i = 0; i < l.b[1].count; i++)
+		for (j = 0; j < l.b[1].len[i]; j++)
+			flip_and_check(t1, &m, l.b[1].body[i] + j, 1,
+			    n->root->pk, tf_count(n->office), d1);
+	for (j = 0; j < NUSA_SIG_LEN; j++)
+		flip_and_check(t1, &m, l.b[1].sig + j, 1, n->root->pk,
+		    tf_count(n->office), d1);
+
+	/* Batch 1, sampled, into a fresh store of the network. */
+	fresh = testutil_store(n->dir, "fresh", NULL);
+	tf_join(fresh, n->root->pk);
+	{
+		uint8_t d0[NUSA_HASH_LEN];
+
+		tf_digest(fresh, d0);
+		for (i = 0; i < l.b[0].count; i++)
+			for (j = i % 5; j < l.b[0].len[i]; j += 5)
+				flip_and_check(fresh, &m, l.b[0].body[i] + j,
+				    0, n->root->pk, 0, d0);
+		for (j = 0; j < NUSA_SIG_LEN; j += 3)
+			flip_and_check(fresh, &m, l.b[0].sig + j, 0,
+			    n->root->pk, 0, d0);
+	}
+
+	/* A box joining by a broken bundle joins nothing. */
+	store_close(fresh);
+	fresh = testutil_store(n->dir, "joiner", NULL);
+	off = l.b[1].body[2] + 120;
+	m.buf[off] ^= 1;
+	assert_true(rc_is_rejection(import_mem(fresh, m.buf, m.len,
+	    n->clerk->pk, NULL, NULL)));
+	m.buf[off] ^= 1;
+	assert_int_equal(store_begin(fresh, &t, STORE_READ), 0);
+	assert_int_equal(store_network(t, d1, NULL, 0), -NUSA_ENONET);
+	assert_int_equal(store_count(t), 0);
+	store_abort(t);
+
+	/* Unharmed, it all goes in. */
+	assert_int_equal(import_mem(t1, m.buf, m.len, n->root->pk, NULL,
+	    NULL), 0);
+	same_digest(clerkbox, t1);
+	free(l.b);
+	mem_free(&m);
+	store_close(fresh);
+	store_close(t1);
+	store_close(clerkbox);
+}
+
+static void
+test_truncated(void **state)
+{
+	struct net *n = *state;
+	struct bundle_fault where;
+	struct store *s;
+	struct mem m;
+	size_t cut;
+	int rc;
+
+	export_mem(n->office, NULL, &m, NULL);
+	s = testutil_store(n->dir, "s", NULL);
+	tf_join(s, n->root->pk);
+	for (cut = 0; cut < m.len; cut++) {
+		rc = import_mem(s, m.buf, cut, n->root->pk, NULL, &where);
+		if (cut < 8 + 1 + NUSA_KEY_LEN)
+			assert_int_equal(rc, -NUSA_EMALFORMED);
+		else if (rc != -NUSA_ETRUNCATED)
+			fail_msg("cut at %zu of %zu: %s", cut, m.len,
+			    nusa_strerror(rc));
+	}
+	assert_int_equal(import_mem(s, m.buf, m.len, n->root->pk, NULL, NULL),
+	    0);
+	same_digest(n->office, s);
+
+	/* Bytes after the end marker. */
+	m.buf = realloc(m.buf, m.len + 1);
+	assert_non_null(m.buf);
+	m.buf[m.len] = 'B';
+	assert_int_equal(import_mem(s, m.buf, m.len + 1, n->root->pk, NULL,
+	    NULL), -NUSA_EMALFORMED);
+	/* An end marker whose counts disagree. */
+	m.buf[m.len - 1] ^= 1;
+	assert_int_equal(import_mem(s, m.buf, m.len, n->root->pk, NULL, NULL),
+	    -NUSA_EMALFORMED);
+	m.buf[m.len - 1] ^= 1;
+	/* Another version; not a bundle at all. */
+	m.buf[8] = BUNDLE_VERSION + 1;
+	assert_int_equal(import_mem(s, m.buf, m.len, n->root->pk, NULL, NULL),
+	    -NUSA_EVERSION);
+	m.buf[8] = BUNDLE_VERSION;
+	m.buf[0] = 'X';
+	assert_int_equal(import_mem(s, m.buf, m.len, n->root->pk, NULL, NULL),
+	    -NUSA_EMALFORMED);
+	mem_free(&m);
+	store_close(s);
+}
+
+static void
+test_other_network(void **state)
+{
+	struct net *n = *state;
+	uint8_t d0[NUSA_HASH_LEN], d1[NUSA_HASH_LEN];
+	struct store *other;
+	struct key *root2;
+	struct mem m;
+	size_t count;
+
+	other = testutil_store(n->dir, "other", &root2);
+	count = tf_count(other);
+	tf_digest(other, d0);
+	export_mem(n->office, NULL, &m, NULL);
+	assert_int_equal(import_mem(other, m.buf, m.len, root2->pk, NULL,
+	    NULL), -NUSA_ENETWORK);
+	assert_int_equal(tf_count(other), count);
+	tf_digest(other, d1);
+	assert_memory_equal(d0, d1, NUSA_HASH_LEN);
+	mem_free(&m);
+	store_close(other);
+	key_free(&root2);
+}
+
+static void
+test_many_batches(void **state)
+{
+	struct net *n = *state;
+	struct bundle_stats st;
+	struct store_txn *t;
+	struct store *s;
+	struct layout l;
+	struct mem m;
+	size_t count, i, total = 0;
+
+	assert_int_equal(store_begin(n->office, &t, STORE_WRITE), 0);
+	for (i = 0; i < 600; i++)
+		assert_int_equal(ledger_post(t, n->root, POST_DEPOSIT, "s1",
+		    NULL, 10, NULL, 20240401, NULL), 0);
+	assert_int_equal(store_commit(t), 0);
+	count = tf_count(n->office);
+
+	export_mem(n->office, NULL, &m, &st);
+	assert_int_equal(st.entries, count);
+	assert_int_equal(st.batches, (count + NUSA_BATCH_MAX - 1) /
+	    NUSA_BATCH_MAX);
+	parse(&m, &l);
+	assert_int_equal(l.nb, st.batches);
+	for (i = 0; i < l.nb; i++) {
+		assert_true(l.b[i].count <= NUSA_BATCH_MAX);
+		total += l.b[i].count;
+	}
+	assert_int_equal(l.b[0].count, NUSA_BATCH_MAX);
+	assert_int_equal(total, count);
+
+	s = testutil_store(n->dir, "s", NULL);
+	assert_int_equal(import_mem(s, m.buf, m.len, n->clerk->pk, &st, NULL),
+	    0);
+	assert_int_equal(st.added, count);
+	assert_int_equal(st.batches, l.nb);
+	assert_int_equal(tf_balance(s, "s1"), 6000);
+	same_digest(n->office, s);
+	verify_clean(s);
+	free(l.b);
+	mem_free(&m);
+	store_close(s);
+}
+
+/* B takes A's books in two bundles, so it holds signatures at the ends of
+ * those batches only; C gets everything from B alone. */
+static void
+test_relay(void **state)
+{
+	struct net *n = *state;
+	struct bundle_stats st;
+	const uint8_t *body, *sig;
+	struct store *clerkbox, *b, *c;
+	struct store_txn *t;
+	struct vector *have;
+	struct layout l;
+	struct mem m;
+	size_t i, len, short_batches = 0;
+	uint8_t mid[NUSA_HASH_LEN];
+
+	clerkbox = testutil_store(n->dir, "clerk", NULL);
+	sync_to(n->office, clerkbox, n->clerk->pk);
+	assert_int_equal(store_begin(clerkbox, &t, STORE_WRITE), 0);
+	for (i = 0; i < 300; i++)
+		assert_int_equal(ledger_post(t, n->clerk, POST_DEPOSIT, "s1",
+		    NULL, 7, NULL, 20240401, i == 150 ? mid : NULL), 0);
+	assert_int_equal(store_commit(t), 0);
+	sync_to(clerkbox, n->office, n->root->pk);
+
+	b = testutil_store(n->dir, "b", NULL);
+	sync_to(n->office, b, n->admin->pk);
+	assert_int_equal(store_begin(n->office, &t, STORE_WRITE), 0);
+	for (i = 0; i < 300; i++)
+		assert_int_equal(ledger_post(t, n->root, POST_DEPOSIT, "s1",
+		    NULL, 3, NULL, 20240402, NULL), 0);
+	assert_int_equal(store_commit(t), 0);
+	have = vector_of(b);
+	export_mem(n->office, have, &m, &st);
+	assert_int_equal(st.entries, 300);
+	assert_int_equal(import_mem(b, m.buf, m.len, n->admin->pk, NULL,
+	    NULL), 0);
+	mem_free(&m);
+	vector_free(&have);
+	same_digest(n->office, b);
+
+	/* B holds the clerk's entries mid-batch without signatures. */
+	assert_int_equal(store_begin(b, &t, STORE_READ), 0);
+	assert_int_equal(store_entry(t, mid, &body, &len, &sig), 0);
+	assert_null(sig);
+	store_abort(t);
+	verify_clean(b);
+
+	export_mem(b, NULL, &m, &st);
+	assert_int_equal(st.skipped, 0);
+	assert_int_equal(st.entries, tf_count(n->office));
+	/* Its batches end where it holds signatures, not every 256. */
+	parse(&m, &l);
+	for (i = 0; i < l.nb; i++)
+		short_batches += l.b[i].count < NUSA_BATCH_MAX;
+	assert_true(short_batches >= 3);
+	c = testutil_store(n->dir, "c", NULL);
+	assert_int_equal(import_mem(c, m.buf, m.len, n->clerk->pk, &st, NULL),
+	    0);
+	assert_int_equal(st.added, tf_count(n->office));
+	same_digest(n->office, c);
+	assert_int_equal(tf_balance(c, "s1"), 300 * 7 + 300 * 3);
+	verify_clean(c);
+	free(l.b);
+	mem_free(&m);
+	store_close(c);
+	store_close(b);
+	store_close(clerkbox);
+}
+
+/* An admin that enrols a clerk and is then certified again: the clerk's
+ * feed must still follow the admin's in a bundle. */
+static void
+test_recertified_admin(void **state)
+{
+	struct net *n = *state;
+	struct store *adminbox, *clerkbox, *fresh;
+	struct key *clerk2 = key_generate();
+	struct store_txn *t;
+
+	adminbox = testutil_store(n->dir, "admin", NULL);
+	sync_to(n->office, adminbox, n->admin->pk);
+	assert_int_equal(store_begin(adminbox, &t, STORE_WRITE), 0);
+	assert_int_equal(ledger_enrol(t, n->admin, clerk2->pk, ROLE_CLERK),
+	    0);
+	assert_int_equal(store_commit(t), 0);
+	sync_to(adminbox, n->office, n->root->pk);
+	assert_int_equal(store_begin(n->office, &t, STORE_WRITE), 0);
+	assert_int_equal(ledger_enrol(t, n->root, n->admin->pk, ROLE_ADMIN),
+	    0);
+	assert_int_equal(store_commit(t), 0);
+
+	clerkbox = testutil_store(n->dir, "clerk2", NULL);
+	sync_to(n->office, clerkbox, clerk2->pk);
+	assert_int_equal(store_begin(clerkbox, &t, STORE_WRITE), 0);
+	assert_int_equal(ledger_post(t, clerk2, POST_DEPOSIT, "s1", NULL, 10,
+	    NULL, 20240401, NULL), 0);
+	assert_int_equal(store_commit(t), 0);
+	sync_to(clerkbox, n->office, n->root->pk);
+
+	fresh = testutil_store(n->dir, "fresh", NULL);
+	sync_to(n->office, fresh, n->root->pk);
+	same_digest(n->office, fresh);
+	assert_int_equal(tf_balance(fresh, "s1"), 10);
+	store_close(fresh);
+	store_close(clerkbox);
+	store_close(adminbox);
+	key_free(&clerk2);
+}
+
+/* A box that learnt of a revocation before the revoked clerk's batch
+ * crossing the cut arrived still relays the part before the cut. */
+static void
+test_relay_after_revocation(void **state)
+{
+	struct net *n = *state;
+	struct tf_author ra, ca;
+	struct tf_ent g[3], c[5], rv;
+	struct store_ingest_stats st;
+	struct store *y, *z;
+	struct key *root = key_generate();
+
+	(void)n;
+	tf_author_init(&ra, root, root->pk);
+	tf_author_init(&ca, n->clerk, root->pk);
+	tf_network(&ra, "Koperasi Dua", 1000, &g[0]);
+	tf_cert(&ra, n->clerk->pk, ROLE_CLERK, 0, &g[1]);
+	tf_posting(&ca, POST_DEPOSIT, "s1", NULL, 100, NULL, 2000, &c[0]);
+	tf_posting(&ca, POST_DEPOSIT, "s1", NULL, 200, NULL, 0, &c[1]);
+	tf_posting(&ca, POST_DEPOSIT, "s1", NULL, 300, NULL, 0, &c[2]);
+	tf_posting(&ca, POST_DEPOSIT, "s1", NULL, 400, NULL, 0, &c[3]);
+	tf_posting(&ca, POST_DEPOSIT, "s1", NULL, 500, NULL, 0, &c[4]);
+	tf_revoke(&ra, n->clerk->pk, 3, 3000, &rv);
+	g[2] = rv;
+
+	y = testutil_store(n->dir, "y", NULL);
+	tf_join(y, root->pk);
+	assert_int_equal(tf_ingest(y, g, 3, &st), 0);
+	assert_int_equal(tf_ingest(y, c, 5, &st), 0);
+	assert_int_equal(st.added, 3);
+	assert_int_equal(st.revoked, 2);
+	assert_int_equal(tf_balance(y, "s1"), 600);
+	verify_clean(y);
+
+	z = testutil_store(n->dir, "z", NULL);
+	sync_to(y, z, root->pk);
+	assert_int_equal(tf_balance(z, "s1"), 600);
+	same_digest(y, z);
+	verify_clean(z);
+	store_close(z);
+	store_close(y);
+	key_free(&root);
+}
+
+/* Hostile framing is refused before anything is allocated for it. */
+static void
+test_hostile_framing(void **state)
+{
+	struct net *n = *state;
+	uint8_t buf[64 + ENTRY_BODY_MAX + NUSA_SIG_LEN + 16];
+	size_t hl = 8 + 1 + NUSA_KEY_LEN, len;
+	struct bundle_fault where;
+	struct store *s;
+
+	s = testutil_store(n->dir, "s", NULL);
+	tf_join(s, n->root->pk);
+	memcpy(buf, "NUSABNDL", 8);
+	buf[8] = BUNDLE_VERSION;
+	memcpy(buf + 9, n->root->pk, NUSA_KEY_LEN);
+
+	/* An unknown tag. */
+	buf[hl] = 'Q';
+	assert_int_equal(import_mem(s, buf, hl + 1, n->root->pk, NULL,
+	    &where), -NUSA_EMALFORMED);
+	assert_int_equal(where.batch, 1);
+	/* Batches of 0 and of NUSA_BATCH_MAX + 1 entries. */
+	buf[hl] = 'B';
+	buf[hl + 1] = 0;
+	buf[hl + 2] = 0;
+	assert_int_equal(import_mem(s, buf, hl + 3, n->root->pk, NULL, NULL),
+	    -NUSA_EMALFORMED);
+	buf[hl + 1] = (NUSA_BATCH_MAX + 1) >> 8;
+	buf[hl + 2] = (NUSA_BATCH_MAX + 1) & 0xff;
+	assert_int_equal(import_mem(s, buf, hl + 3, n->root->pk, NULL, NULL),
+	    -NUSA_EMALFORMED);
+	/* An entry of 4 GiB, one too long, one too short for a header. */
+	buf[hl + 1] = 0;
+	buf[hl + 2] = 1;
+	memset(buf + hl + 3, 0xff, 4);
+	assert_int_equal(import_mem(s, buf, hl + 7, n->root->pk, NULL, NULL),
+	    -NUSA_EMALFORMED);
+	len = ENTRY_BODY_MAX + 1;
+	buf[hl + 3] = (uint8_t)(len >> 24);
+	buf[hl + 4] = (uint8_t)(len >> 16);
+	buf[hl + 5] = (uint8_t)(len >> 8);
+	buf[hl + 6] = (uint8_t)len;
+	assert_int_equal(import_mem(s, buf, hl + 7, n->root->pk, NULL, NULL),
+	    -NUSA_EMALFORMED);
+	len = ENTRY_HEADER_LEN - 1;
+	buf[hl + 3] = 0;
+	buf[hl + 4] = 0;
+	buf[hl + 5] = 0;
+	buf[hl + 6] = (uint8_t)len;
+	assert_int_equal(import_mem(s, buf, hl + 7, n->root->pk, NULL, NULL),
+	    -NUSA_EMALFORMED);
+	/* The largest entry, then the file ends. */
+	len = ENTRY_BODY_MAX;
+	buf[hl + 5] = (uint8_t)(len >> 8);
+	buf[hl + 6] = (uint8_t)len;
+	memset(buf + hl + 7, 0, 100);
+	assert_int_equal(import_mem(s, buf, hl + 7 + 100, n->root->pk, NULL,
+	    NULL), -NUSA_ETRUNCATED);
+	/* Zeros where an entry should be: not an entry. */
+	memset(buf + hl + 7, 0, len + NUSA_SIG_LEN);
+	assert_int_equal(import_mem(s, buf, hl + 7 + len + NUSA_SIG_LEN,
+	    n->root->pk, NULL, NULL), -NUSA_EVERSION);
+	buf[hl + 7] = ENTRY_VERSION;
+	assert_int_equal(import_mem(s, buf, hl + 7 + len + NUSA_SIG_LEN,
+	    n->root->pk, NULL, NULL), -NUSA_EMALFORMED);
+	/* An empty bundle is a valid one. */
+	buf[hl] = 'E';
+	memset(buf + hl + 1, 0, 12);
+	assert_int_equal(import_mem(s, buf, hl + 13, n->root->pk, NULL, NULL),
+	    0);
+	assert_int_equal(tf_count(s), 0);
+	store_close(s);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, net_setup, net_teardown)
+		T(test_join_by_bundle),
+		T(test_export_for_vector),
+		T(test_flipped_byte),
+		T(test_truncated),
+		T(test_other_network),
+		T(test_many_batches),
+		T(test_relay),
+		T(test_recertified_admin),
+		T(test_relay_after_revocation),
+		T(test_hostile_framing),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
