@@ -4,6 +4,7 @@
 #   make test     build with ASan+UBSan and run unit, integration and fuzz
 #   make fuzz     run each fuzzer longer (FUZZ_SECONDS, default 60)
 #   make demo     build and run the demo
+#   make bench    ingest benchmark (BENCH_ENTRIES, default 100000)
 # V=1 shows commands; PREFIX and DESTDIR apply to install.
 
 PREFIX  ?= /usr/local
@@ -50,7 +51,8 @@ Q := @
 endif
 
 .SECONDARY:
-.PHONY: all deps test unit integration fuzz-smoke fuzz demo install clean
+.PHONY: all deps test unit integration fuzz-smoke fuzz demo bench install \
+	clean
 
 all: build/nusactl
 
@@ -128,6 +130,13 @@ fuzz: $(FUZZ_BINS)
 		mkdir -p build/fuzz/corpus/$$n; \
 		$$f -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus/$$n \
 			tests/fuzz/corpus/$$n; done
+
+BENCH_ENTRIES ?= 100000
+build/bench_ingest: build/obj/bench/bench_ingest.o $(LIB_OBJS)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS)
+
+bench: build/bench_ingest
+	build/bench_ingest $(BENCH_ENTRIES)
 
 demo: deps build/nusactl
 	bash tools/demo.sh build/nusactl

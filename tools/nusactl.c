@@ -1,1 +1,1518 @@
-int main(void) { return 0; }
+/* nusactl: the command line of a nusa box. Every command works on the
+ * box's data directory (-d DIR, else $NUSA_DIR, else /var/lib/nusa):
+ * DIR/device.key holds the device's secret key, DIR/store the LMDB store.
+ * Exit codes: 0 success, 1 failure, 2 misuse (see docs/cli.md). */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "books.h"
+#include "bundle.h"
+#include "entry.h"
+#include "hlc.h"
+#include "key.h"
+#include "ledger.h"
+#include "payload.h"
+#include "state.h"
+#include "store.h"
+#include "vector.h"
+
+#define EXIT_USAGE 2
+#define HEXKEY	   (2 * NUSA_KEY_LEN + 1)
+
+/* Options a command may take; each command lists the ones it accepts. */
+enum opt {
+	O_JSON, O_NETWORK, O_ROLE, O_NAME, O_VILLAGE, O_MEMBER, O_TYPE,
+	O_MEMO, O_DATE, O_FOR, O_OUT, O_COUNT
+};
+
+static const struct {
+	const char *name;
+	int has_arg;
+} opts[O_COUNT] = {
+	[O_JSON] = { "json", 0 },
+	[O_NETWORK] = { "network", 1 },
+	[O_ROLE] = { "role", 1 },
+	[O_NAME] = { "name", 1 },
+	[O_VILLAGE] = { "village", 1 },
+	[O_MEMBER] = { "member", 1 },
+	[O_TYPE] = { "type", 1 },
+	[O_MEMO] = { "memo", 1 },
+	[O_DATE] = { "date", 1 },
+	[O_FOR] = { "for", 1 },
+	[O_OUT] = { "out", 1 },
+};
+
+#define OPT(o) (1u << (o))
+
+struct ctl {
+	const char *dir;
+	const char *cmd;	/* "member add", for messages */
+	char keypath[PATH_MAX];
+	char storepath[PATH_MAX];
+	const char *opt[O_COUNT];
+	int json;
+	int argc;		/* positional arguments after the command */
+	char **argv;
+	struct store *s;
+	struct key *k;
+};
+
+struct command {
+	const char *name;	/* "member add": words to match */
+	int (*fn)(struct ctl *c);
+	unsigned opts;
+	int min_args, max_args;
+	const char *usage;
+	const char *help;
+};
+
+static void die(struct ctl *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Failure: one line on stderr, "nusactl: CMD: what". Returns 1. */
+static int
+fail(struct ctl *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+fail(struct ctl *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "nusactl: %s: ", c->cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_FAILURE;
+}
+
+/* Misuse: one line and a pointer to help; exits 2. */
+static void
+die(struct ctl *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "nusactl: %s: ", c->cmd ? c->cmd : "usage");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see nusactl --help)\n");
+	exit(EXIT_USAGE);
+}
+
+static int
+open_store(struct ctl *c, int create)
+{
+	int rc = store_open(&c->s, c->storepath, create ? STORE_CREATE : 0);
+
+	if (rc == -ENOENT)
+		return fail(c, "no box in %s: run nusactl -d %s init or keygen",
+		    c->dir, c->dir);
+	if (rc)
+		return fail(c, "%s: %s", c->storepath, nusa_strerror(rc));
+	return 0;
+}
+
+static int
+load_key(struct ctl *c)
+{
+	int rc = key_load(&c->k, c->keypath);
+
+	if (rc == -ENOENT)
+		return fail(c, "no device key in %s: run nusactl -d %s keygen",
+		    c->dir, c->dir);
+	if (rc)
+		return fail(c, "%s: %s", c->keypath, nusa_strerror(rc));
+	return 0;
+}
+
+/* Opens the store and the key, and begins a transaction. */
+static int
+begin(struct ctl *c, struct store_txn **t, int flags, int with_key)
+{
+	int rc;
+
+	if (with_key && load_key(c) != 0)
+		return EXIT_FAILURE;
+	if (open_store(c, 0) != 0)
+		return EXIT_FAILURE;
+	if ((rc = store_begin(c->s, t, flags)) != 0)
+		return fail(c, "%s", nusa_strerror(rc));
+	return 0;
+}
+
+/* Commits t and reports a failure of the commit. */
+static int
+commit(struct ctl *c, struct store_txn *t)
+{
+	int rc = store_commit(t);
+
+	return rc ? fail(c, "commit: %s", nusa_strerror(rc)) : 0;
+}
+
+static int
+aborted(struct ctl *c, struct store_txn *t, const char *what, int rc)
+{
+	store_abort(t);
+	if (what)
+		return fail(c, "%s: %s", what, nusa_strerror(rc));
+	return fail(c, "%s", nusa_strerror(rc));
+}
+
+static int
+mkdir_box(struct ctl *c)
+{
+	if (mkdir(c->dir, 0700) != 0 && errno != EEXIST)
+		return fail(c, "%s: %s", c->dir, strerror(errno));
+	return 0;
+}
+
+static int
+parse_device(struct ctl *c, const char *s, uint8_t pk[NUSA_KEY_LEN])
+{
+	if (nusa_unhex(pk, NUSA_KEY_LEN, s) != 0)
+		die(c, "%s is not a device id (64 hex digits)", s);
+	return 0;
+}
+
+static void
+json_out(json_t *j)
+{
+	json_dumpf(j, stdout, JSON_INDENT(2));
+	fputc('\n', stdout);
+	json_decref(j);
+}
+
+static const char *
+hex_key(char out[HEXKEY], const uint8_t *k)
+{
+	return nusa_hex(out, k, NUSA_KEY_LEN);
+}
+
+/* --- identity ---------------------------------------------------------- */
+
+static int
+make_key(struct ctl *c)
+{
+	struct key *k;
+	int rc;
+
+	if (access(c->keypath, F_OK) == 0)
+		return load_key(c);
+	if ((k = key_generate()) == NULL)
+		return fail(c, "cannot generate a key");
+	if ((rc = key_save(k, c->keypath)) != 0) {
+		key_free(&k);
+		return fail(c, "%s: %s", c->keypath, nusa_strerror(rc));
+	}
+	c->k = k;
+	return 0;
+}
+
+static int
+cmd_keygen(struct ctl *c)
+{
+	char hex[HEXKEY];
+
+	if (mkdir_box(c) != 0)
+		return EXIT_FAILURE;
+	if (access(c->keypath, F_OK) == 0)
+		return fail(c, "%s exists: this box has a key already "
+		    "(nusactl -d %s id shows it)", c->keypath, c->dir);
+	if (make_key(c) != 0 || open_store(c, 1) != 0)
+		return EXIT_FAILURE;
+	printf("device %s\n", hex_key(hex, c->k->pk));
+	return 0;
+}
+
+static int
+cmd_init(struct ctl *c)
+{
+	const char *name = c->opt[O_NETWORK];
+	char hex[HEXKEY];
+	struct store_txn *t;
+	int rc;
+
+	if (name == NULL || name[0] == '\0')
+		die(c, "--network NAME is required");
+	if (mkdir_box(c) != 0 || make_key(c) != 0 || open_store(c, 1) != 0)
+		return EXIT_FAILURE;
+	if ((rc = store_begin(c->s, &t, STORE_WRITE)) != 0)
+		return fail(c, "%s", nusa_strerror(rc));
+	rc = store_create_network(t, c->k, name);
+	if (rc == -NUSA_EEXIST) {
+		store_abort(t);
+		return fail(c, "this box already belongs to a network");
+	}
+	if (rc == -NUSA_EMALFORMED)
+		return aborted(c, t, "bad network name", rc);
+	if (rc)
+		return aborted(c, t, NULL, rc);
+	if (commit(c, t) != 0)
+		return EXIT_FAILURE;
+	printf("network %s %s\n", hex_key(hex, c->k->pk), name);
+	printf("device %s\n", hex);
+	printf("role root\n");
+	return 0;
+}
+
+static int
+cmd_id(struct ctl *c)
+{
+	char dev[HEXKEY], net[HEXKEY], name[NUSA_TEXT_MAX + 1] = "";
+	uint8_t id[NUSA_KEY_LEN];
+	struct store_device d = { 0 };
+	struct store_txn *t;
+	int have_net;
+
+	if (begin(c, &t, STORE_READ, 1) != 0)
+		return EXIT_FAILURE;
+	have_net = store_network(t, id, name, sizeof(name)) == 0;
+	if (have_net)
+		store_device(t, c->k->pk, &d);
+	store_abort(t);
+	hex_key(dev, c->k->pk);
+	if (have_net)
+		hex_key(net, id);
+	if (c->json) {
+		json_out(json_pack("{s:s,s:o,s:o,s:s,s:b}", "device", dev,
+		    "network", have_net ? json_string(net) : json_null(),
+		    "name", have_net ? json_string(name) : json_null(),
+		    "role", payload_role_name(d.role), "revoked",
+		    d.cut != UINT64_MAX && have_net));
+		return 0;
+	}
+	printf("device %s\n", dev);
+	printf("network %s\n", have_net ? net : "none");
+	printf("role %s%s\n", payload_role_name(d.role),
+	    have_net && d.cut != UINT64_MAX ? " (revoked)" : "");
+	if (have_net)
+		printf("name %s\n", name);
+	return 0;
+}
+
+static int
+cmd_enrol(struct ctl *c)
+{
+	uint8_t pk[NUSA_KEY_LEN], role;
+	struct store_txn *t;
+	int rc;
+
+	parse_device(c, c->argv[0], pk);
+	if (c->opt[O_ROLE] == NULL)
+		die(c, "--role clerk|admin|relay is required");
+	if ((role = payload_role_parse(c->opt[O_ROLE])) == 0)
+		die(c, "unknown role %s: use clerk, admin or relay",
+		    c->opt[O_ROLE]);
+	if (begin(c, &t, STORE_WRITE, 1) != 0)
+		return EXIT_FAILURE;
+	if (memcmp(pk, c->k->pk, NUSA_KEY_LEN) == 0) {
+		store_abort(t);
+		return fail(c, "a box cannot enrol itself");
+	}
+	if ((rc = ledger_enrol(t, c->k, pk, role)) != 0)
+		return aborted(c, t, NULL, rc);
+	if (commit(c, t) != 0)
+		return EXIT_FAILURE;
+	printf("enrolled %s as %s\n", c->argv[0], payload_role_name(role));
+	return 0;
+}
+
+static int
+cmd_revoke(struct ctl *c)
+{
+	uint8_t pk[NUSA_KEY_LEN];
+	struct store_txn *t;
+	int rc;
+
+	parse_device(c, c->argv[0], pk);
+	if (begin(c, &t, STORE_WRITE, 1) != 0)
+		return EXIT_FAILURE;
+	rc = ledger_revoke(t, c->k, pk);
+	if (rc == -NUSA_ENOTFOUND) {
+		store_abort(t);
+		return fail(c, "%s is not an enrolled device", c->argv[0]);
+	}
+	if (rc == -NUSA_EEXIST) {
+		store_abort(t);
+		return fail(c, "%s is revoked already", c->argv[0]);
+	}
+	if (rc)
+		return aborted(c, t, NULL, rc);
+	printf("revoked %s after seq %" PRIu64 "\n", c->argv[0],
+	    store_vector_get(t, pk));
+	return commit(c, t);
+}
+
+/* --- members and accounts ---------------------------------------------- */
+
+static int
+cmd_member_add(struct ctl *c)
+{
+	struct store_txn *t;
+	int rc;
+
+	if (c->opt[O_NAME] == NULL || c->opt[O_NAME][0] == '\0')
+		die(c, "--name NAME is required");
+	if (!payload_id_ok(c->argv[0], strlen(c->argv[0])))
+		die(c, "bad member id %s: use up to 64 of A-Z a-z 0-9 . _ -",
+		    c->argv[0]);
+	if (begin(c, &t, STORE_WRITE, 1) != 0)
+		return EXIT_FAILURE;
+	rc = ledger_member_add(t, c->k, c->argv[0], c->opt[O_NAME],
+	    c->opt[O_VILLAGE]);
+	if (rc == -NUSA_EEXIST) {
+		store_abort(t);
+		return fail(c, "member %s exists already", c->argv[0]);
+	}
+	if (rc)
+		return aborted(c, t, c->argv[0], rc);
+	if (commit(c, t) != 0)
+		return EXIT_FAILURE;
+	printf("member %s added\n", c->argv[0]);
+	return 0;
+}
+
+/* Shared by member set: FIELD=VALUE arguments into a record write. */
+static int
+record_set(struct ctl *c, uint8_t coll)
+{
+	const char *names[PAYLOAD_FIELDS_MAX], *values[PAYLOAD_FIELDS_MAX];
+	char *eq;
+	struct store_txn *t;
+	int i, n = c->argc - 1, rc;
+
+	if (n > PAYLOAD_FIELDS_MAX)
+		die(c, "at most %d fields at once", PAYLOAD_FIELDS_MAX);
+	for (i = 0; i < n; i++) {
+		if ((eq = strchr(c->argv[i + 1], '=')) == NULL)
+			die(c, "%s: want FIELD=VALUE", c->argv[i + 1]);
+		*eq = '\0';
+		names[i] = c->argv[i + 1];
+		values[i] = eq + 1;
+	}
+	if (begin(c, &t, STORE_WRITE, 1) != 0)
+		return EXIT_FAILURE;
+	rc = ledger_record_set(t, c->k, coll, c->argv[0], (size_t)n, names,
+	    values);
+	if (rc == -NUSA_ENOTFOUND) {
+		store_abort(t);
+		return fail(c, "no %s %s", payload_collection_name(coll),
+		    c->argv[0]);
+	}
+	if (rc == -NUSA_EMALFORMED) {
+		store_abort(t);
+		return fail(c, "bad field: names are a-z 0-9 _, values "
+		    "printable text of at most %d bytes", NUSA_TEXT_MAX);
+	}
+	if (rc == -NUSA_EFORBIDDEN) {
+		store_abort(t);
+		return fail(c, "that field cannot be changed");
+	}
+	if (rc)
+		return aborted(c, t, c->argv[0], rc);
+	if (commit(c, t) != 0)
+		return EXIT_FAILURE;
+	printf("%s %s updated\n", payload_collection_name(coll), c->argv[0]);
+	return 0;
+}
+
+static int
+cmd_member_set(struct ctl *c)
+{
+	return record_set(c, COLL_MEMBER);
+}
+
+static int
+cmd_member_remove(struct ctl *c)
+{
+	struct store_txn *t;
+	int rc;
+
+	if (begin(c, &t, STORE_WRITE, 1) != 0)
+		return EXIT_FAILURE;
+	rc = ledger_record_remove(t, c->k, COLL_MEMBER, c->argv[0]);
+	if (rc == -NUSA_ENOTFOUND) {
+		store_abort(t);
+		return fail(c, "no member %s", c->argv[0]);
+	}
+	if (rc)
+		return aborted(c, t, c->argv[0], rc);
+	if (commit(c, t) != 0)
+		return EXIT_FAILURE;
+	printf("member %s removed\n", c->argv[0]);
+	return 0;
+}
+
+struct listctx {
+	struct ctl *c;
+	struct store_txn *t;
+	json_t *arr;
+	size_t n;
+};
+
+static const struct state_field *
+field_of(const struct state_record *r, const char *name)
+{
+	size_t i, n = strlen(name);
+
+	for (i = 0; i < r->nfields; i++)
+		if (r->fields[i].name_len == n &&
+		    memcmp(r->fields[i].name, name, n) == 0)
+			return &r->fields[i];
+	return NULL;
+}
+
+static int
+list_member(const struct state_record *r, void *ctx)
+{
+	struct listctx *l = ctx;
+	const struct state_field *name, *village;
+	json_t *o;
+	size_t i;
+
+	if (r->deleted)
+		return 0;
+	l->n++;
+	if (l->arr) {
+		o = json_object();
+		json_object_set_new(o, "id", json_stringn(r->key, r->key_len));
+		for (i = 0; i < r->nfields; i++) {
+			char f[NUSA_NAME_MAX + 1];
+
+			memcpy(f, r->fields[i].name, r->fields[i].name_len);
+			f[r->fields[i].name_len] = '\0';
+			json_object_set_new(o, f, json_stringn(
+			    r->fields[i].value, r->fields[i].value_len));
+		}
+		json_array_append_new(l->arr, o);
+		return 0;
+	}
+	name = field_of(r, "name");
+	village = field_of(r, "village");
+	printf("%-10.*s  %-28.*s  %.*s\n", (int)r->key_len, r->key,
+	    name ? (int)name->value_len : 0, name ? name->value : "",
+	    village ? (int)village->value_len : 0,
+	    village ? village->value : "");
+	return 0;
+}
+
+static int
+cmd_member_list(struct ctl *c)
+{
+	struct listctx l = { .c = c };
+	struct store_txn *t;
+	int rc;
+
+	if (begin(c, &t, STORE_READ, 0) != 0)
+		return EXIT_FAILURE;
+	if (c->json)
+		l.arr = json_array();
+	rc = state_records_each(t, COLL_MEMBER, NULL, list_member, &l);
+	store_abort(t);
+	if (rc) {
+		json_decref(l.arr);
+		return fail(c, "%s", nusa_strerror(rc));
+	}
+	if (l.arr)
+		json_out(l.arr);
+	else if (l.n == 0)
+		printf("no members yet\n");
+	return 0;
+}
+
+static int
+cmd_account_open(struct ctl *c)
+{
+	struct store_txn *t;
+	int rc;
+
+	if (c->opt[O_MEMBER] == NULL || c->opt[O_TYPE] == NULL)
+		die(c, "--member MEMBER and --type pokok|wajib|sukarela|loan "
+		    "are required");
+	if (!ledger_account_type(c->opt[O_TYPE]))
+		die(c, "unknown account type %s: use pokok, wajib, sukarela "
+		    "or loan", c->opt[O_TYPE]);
+	if (!payload_id_ok(c->argv[0], strlen(c->argv[0])))
+		die(c, "bad account id %s: use up to 64 of A-Z a-z 0-9 . _ -",
+		    c->argv[0]);
+	if (begin(c, &t, STORE_WRITE, 1) != 0)
+		return EXIT_FAILURE;
+	rc = ledger_account_open(t, c->k, c->argv[0], c->opt[O_MEMBER],
+	    c->opt[O_TYPE]);
+	if (rc == -NUSA_ENOTFOUND) {
+		store_abort(t);
+		return fail(c, "no member %s", c->opt[O_MEMBER]);
+	}
+	if (rc == -NUSA_EEXIST) {
+		store_abort(t);
+		return fail(c, "account %s exists already", c->argv[0]);
+	}
+	if (rc)
+		return aborted(c, t, c->argv[0], rc);
+	if (commit(c, t) != 0)
+		return EXIT_FAILURE;
+	printf("account %s opened for %s (%s)\n", c->argv[0], c->opt[O_MEMBER],
+	    c->opt[O_TYPE]);
+	return 0;
+}
+
+/* --- postings and balances --------------------------------------------- */
+
+static int
+parse_amount(struct ctl *c, const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || *end != '\0' || v <= 0 ||
+	    v > NUSA_AMOUNT_MAX)
+		die(c, "bad amount %s: a whole number of rupiah, 1 to "
+		    "1000000000000", s);
+	*out = v;
+	return 0;
+}
+
+static int
+account_exists(struct store_txn *t, const char *acct)
+{
+	char type[16];
+
+	return state_field_get(t, COLL_ACCOUNT, acct, "type", type,
+	    sizeof(type)) == 0;
+}
+
+static int
+post_failed(struct ctl *c, struct store_txn *t, int rc, const char *acct,
+    int64_t amount)
+{
+	int64_t bal = 0;
+
+	if (rc == -NUSA_EFUNDS) {
+		state_balance(t, acct, &bal);
+		store_abort(t);
+		return fail(c, "refused: %" PRId64 " is more than the balance "
+		    "%" PRId64 " of %s", amount, bal, acct);
+	}
+	if (rc == -NUSA_ENOTFOUND) {
+		store_abort(t);
+		return fail(c, "no account %s", acct);
+	}
+	if (rc == -NUSA_EFORBIDDEN) {
+		store_abort(t);
+		return fail(c, "%s: deposits and withdrawals go to savings "
+		    "accounts, disbursements and repayments to loans", acct);
+	}
+	return aborted(c, t, acct, rc);
+}
+
+static int
+cmd_post(struct ctl *c)
+{
+	char hex[2 * NUSA_HASH_LEN + 1];
+	uint8_t id[NUSA_HASH_LEN], orig[NUSA_HASH_LEN], type;
+	const char *acct, *acct2 = NULL;
+	uint32_t date = ledger_today();
+	struct store_txn *t;
+	int64_t amount = 0, bal;
+	int rc;
+
+	if ((type = payload_posting_parse(c->argv[0])) == 0)
+		die(c, "unknown posting %s: use deposit, withdraw, transfer, "
+		    "disburse, repay or reverse", c->argv[0]);
+	if (c->opt[O_DATE] && ledger_parse_date(c->opt[O_DATE], &date) != 0)
+		die(c, "bad date %s: use YYYY-MM-DD", c->opt[O_DATE]);
+	if (c->opt[O_MEMO] && (strlen(c->opt[O_MEMO]) > NUSA_TEXT_MAX))
+		die(c, "memo longer than %d bytes", NUSA_TEXT_MAX);
+	if (type == POST_REVERSE) {
+		if (c->argc != 2)
+			die(c, "usage: post reverse ENTRY_ID");
+		if (nusa_unhex(orig, sizeof(orig), c->argv[1]) != 0)
+			die(c, "%s is not an entry id (64 hex digits)",
+			    c->argv[1]);
+		if (begin(c, &t, STORE_WRITE, 1) != 0)
+			return EXIT_FAILURE;
+		rc = ledger_reverse(t, c->k, orig, c->opt[O_MEMO], date, id);
+		if (rc == -NUSA_ENOTFOUND) {
+			store_abort(t);
+			return fail(c, "no posting %s here", c->argv[1]);
+		}
+		if (rc == -NUSA_EEXIST) {
+			store_abort(t);
+			return fail(c, "%s is reversed already or is itself a "
+			    "reversal", c->argv[1]);
+		}
+		if (rc == -NUSA_EFUNDS) {
+			store_abort(t);
+			return fail(c, "refused: the reversal would take a "
+			    "balance below zero");
+		}
+		if (rc)
+			return aborted(c, t, NULL, rc);
+		if (commit(c, t) != 0)
+			return EXIT_FAILURE;
+		printf("reversed %s\nentry %s\n", c->argv[1],
+		    nusa_hex(hex, id, NUSA_HASH_LEN));
+		return 0;
+	}
+	if (c->argc != (type == POST_TRANSFER ? 4 : 3))
+		die(c, type == POST_TRANSFER ?
+		    "usage: post transfer FROM TO AMOUNT" :
+		    "usage: post %s ACCOUNT AMOUNT", c->argv[0]);
+	acct = c->argv[1];
+	if (type == POST_TRANSFER)
+		acct2 = c->argv[2];
+	parse_amount(c, c->argv[c->argc - 1], &amount);
+	if (begin(c, &t, STORE_WRITE, 1) != 0)
+		return EXIT_FAILURE;
+	rc = ledger_post(t, c->k, type, acct, acct2, amount, c->opt[O_MEMO],
+	    date, id);
+	if (rc == -NUSA_ENOTFOUND && acct2 && account_exists(t, acct))
+		acct = acct2;	/* it is the second account that is missing */
+	if (rc)
+		return post_failed(c, t, rc, acct, amount);
+	state_balance(t, acct, &bal);
+	if (commit(c, t) != 0)
+		return EXIT_FAILURE;
+	printf("posted %s %" PRId64 " %s\n", c->argv[0], amount, acct);
+	printf("entry %s\n", nusa_hex(hex, id, NUSA_HASH_LEN));
+	printf("balance %s %" PRId64 "\n", acct, bal);
+	return 0;
+}
+
+static int
+print_balance(const char *acct, size_t n, int64_t bal, void *ctx)
+{
+	struct listctx *l = ctx;
+
+	l->n++;
+	if (l->arr)
+		json_array_append_new(l->arr, json_pack("{s:s%,s:I}",
+		    "account", acct, n, "balance", (json_int_t)bal));
+	else
+		printf("%-14.*s %15" PRId64 "\n", (int)n, acct, bal);
+	return 0;
+}
+
+static int
+cmd_balance(struct ctl *c)
+{
+	struct listctx l = { .c = c };
+	struct store_txn *t;
+	int64_t bal;
+	int rc;
+
+	if (begin(c, &t, STORE_READ, 0) != 0)
+		return EXIT_FAILURE;
+	if (c->argc == 1) {
+		const char *a = c->argv[0];
+
+		rc = state_balance(t, a, &bal);
+		if (rc == 0 && !account_exists(t, a) && bal == 0) {
+			store_abort(t);
+			return fail(c, "no account %s", a);
+		}
+		store_abort(t);
+		if (rc)
+			return fail(c, "%s", nusa_strerror(rc));
+		if (c->json)
+			json_out(json_pack("{s:s,s:I}", "account", a,
+			    "balance", (json_int_t)bal));
+		else
+			printf("%s %" PRId64 "\n", a, bal);
+		return 0;
+	}
+	if (c->json)
+		l.arr = json_array();
+	rc = state_balances_each(t, print_balance, &l);
+	store_abort(t);
+	if (rc) {
+		json_decref(l.arr);
+		return fail(c, "%s", nusa_strerror(rc));
+	}
+	if (l.arr)
+		json_out(l.arr);
+	else if (l.n == 0)
+		printf("no postings yet\n");
+	return 0;
+}
+
+/* --- conflicts, log, vector, digest, verify ----------------------------- */
+
+static json_t *
+json_ids(const uint8_t (*ids)[NUSA_HASH_LEN], size_t n)
+{
+	char hex[2 * NUSA_HASH_LEN + 1];
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_string(nusa_hex(hex, ids[i],
+		    NUSA_HASH_LEN)));
+	return a;
+}
+
+static void
+print_ids(const uint8_t (*ids)[NUSA_HASH_LEN], size_t n)
+{
+	char hex[2 * NUSA_HASH_LEN + 1];
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		printf("  entry %s\n", nusa_hex(hex, ids[i], NUSA_HASH_LEN));
+}
+
+static int
+list_overdraft(const struct state_overdraft *o, void *ctx)
+{
+	struct listctx *l = ctx;
+
+	l->n++;
+	if (l->arr) {
+		json_array_append_new(l->arr, json_pack(
+		    "{s:s,s:s%,s:I,s:I,s:o}", "kind", "overdraft", "account",
+		    o->acct, o->acct_len, "balance", (json_int_t)o->balance,
+		    "lowest", (json_int_t)o->lowest, "entries",
+		    json_ids(o->ids, o->nids)));
+		return 0;
+	}
+	printf("overdraft %.*s balance %" PRId64 " lowest %" PRId64
+	    ": withdrawals made offline at the same time\n",
+	    (int)o->acct_len, o->acct, o->balance, o->lowest);
+	print_ids(o->ids, o->nids);
+	return 0;
+}
+
+static int
+list_fork(const struct state_fork *f, void *ctx)
+{
+	struct listctx *l = ctx;
+	char hex[HEXKEY];
+
+	l->n++;
+	hex_key(hex, f->author);
+	if (l->arr) {
+		json_array_append_new(l->arr, json_pack("{s:s,s:s,s:I,s:o}",
+		    "kind", "fork", "device", hex, "seq", (json_int_t)f->seq,
+		    "entries", json_ids(f->ids, f->nids)));
+		return 0;
+	}
+	printf("fork device %s seq %" PRIu64 ": the box wrote two different "
+	    "entries (restored from a backup?); re-key it\n", hex, f->seq);
+	print_ids(f->ids, f->nids);
+	return 0;
+}
+
+static int
+cmd_conflicts(struct ctl *c)
+{
+	struct listctx l = { .c = c };
+	struct store_txn *t;
+	int rc;
+
+	if (begin(c, &t, STORE_READ, 0) != 0)
+		return EXIT_FAILURE;
+	if (c->json)
+		l.arr = json_array();
+	rc = state_overdrafts_each(t, list_overdraft, &l);
+	if (rc == 0)
+		rc = state_forks_each(t, list_fork, &l);
+	store_abort(t);
+	if (rc) {
+		json_decref(l.arr);
+		return fail(c, "%s", nusa_strerror(rc));
+	}
+	if (l.arr)
+		json_out(l.arr);
+	else if (l.n == 0)
+		printf("no conflicts\n");
+	return 0;
+}
+
+/* One line (or object) describing what an entry does. */
+static void
+describe(const struct entry *e, char *buf, size_t cap)
+{
+	char hex[HEXKEY];
+	struct payload p;
+	size_t off;
+	unsigned i;
+
+	if (payload_decode(&p, e->kind, e->payload, e->payload_len) != 0) {
+		snprintf(buf, cap, "?");
+		return;
+	}
+	switch (e->kind) {
+	case KIND_NETWORK:
+		snprintf(buf, cap, "network \"%.*s\"", (int)p.u.network.name.n,
+		    p.u.network.name.p);
+		break;
+	case KIND_CERT:
+		snprintf(buf, cap, "enrol %s as %s",
+		    hex_key(hex, p.u.cert.device),
+		    payload_role_name(p.u.cert.role));
+		break;
+	case KIND_REVOKE:
+		snprintf(buf, cap, "revoke %s after seq %" PRIu64,
+		    hex_key(hex, p.u.revoke.device), p.u.revoke.last_seq);
+		break;
+	case KIND_RECORD:
+		off = (size_t)snprintf(buf, cap, "%s %.*s",
+		    payload_collection_name(p.u.record.collection),
+		    (int)p.u.record.key.n, p.u.record.key.p);
+		for (i = 0; i < p.u.record.nfields && off < cap; i++)
+			off += (size_t)snprintf(buf + off, cap - off,
+			    " %.*s=%.*s", (int)p.u.record.fields[i].name.n,
+			    p.u.record.fields[i].name.p,
+			    (int)p.u.record.fields[i].value.n,
+			    p.u.record.fields[i].value.p);
+		break;
+	case KIND_POSTING:
+		off = (size_t)snprintf(buf, cap, "%s",
+		    payload_posting_name(p.u.posting.type));
+		for (i = 0; i < p.u.posting.nlegs && off < cap; i++)
+			off += (size_t)snprintf(buf + off, cap - off,
+			    " %.*s %+" PRId64,
+			    (int)p.u.posting.legs[i].account.n,
+			    p.u.posting.legs[i].account.p,
+			    p.u.posting.legs[i].amount);
+		if (p.u.posting.memo.n && off < cap)
+			snprintf(buf + off, cap - off, " \"%.*s\"",
+			    (int)p.u.posting.memo.n, p.u.posting.memo.p);
+		break;
+	}
+}
+
+static void
+time_str(char out[32], uint64_t hlc)
+{
+	time_t secs = (time_t)(hlc_ms(hlc) / 1000);
+	struct tm tm;
+
+	if (gmtime_r(&secs, &tm) == NULL ||
+	    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, 32, "?");
+}
+
+static int
+log_item(const struct store_item *it, void *ctx)
+{
+	struct listctx *l = ctx;
+	char id[2 * NUSA_HASH_LEN + 1], author[HEXKEY], what[1024], when[32];
+	struct entry e;
+
+	if (entry_decode(&e, it->body, it->len) != 0)
+		return -NUSA_ECORRUPT;
+	nusa_hex(id, it->id, NUSA_HASH_LEN);
+	hex_key(author, e.author);
+	time_str(when, e.hlc);
+	describe(&e, what, sizeof(what));
+	if (l->arr) {
+		json_array_append_new(l->arr, json_pack(
+		    "{s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:b}", "id", id, "author",
+		    author, "kind", payload_kind_name(e.kind), "seq",
+		    (json_int_t)e.seq, "hlc", (json_int_t)e.hlc, "time", when,
+		    "summary", what, "counts", state_effective(l->t, &e)));
+		return 0;
+	}
+	printf("%s %.8s #%-4" PRIu64 " %s  %.12s%s\n", when, author, e.seq,
+	    what, id, state_effective(l->t, &e) ? "" : "  (revoked)");
+	return 0;
+}
+
+static int
+cmd_log(struct ctl *c)
+{
+	struct listctx l = { .c = c };
+	struct store_txn *t;
+	int rc;
+
+	if (begin(c, &t, STORE_READ, 0) != 0)
+		return EXIT_FAILURE;
+	l.t = t;
+	if (c->json)
+		l.arr = json_array();
+	rc = store_log_each(t, log_item, &l);
+	store_abort(t);
+	if (rc) {
+		json_decref(l.arr);
+		return fail(c, "%s", nusa_strerror(rc));
+	}
+	if (l.arr)
+		json_out(l.arr);
+	return 0;
+}
+
+static int
+vector_item(const uint8_t *author, uint64_t seq, void *ctx)
+{
+	struct listctx *l = ctx;
+	char hex[HEXKEY];
+
+	hex_key(hex, author);
+	if (l->arr)
+		json_object_set_new(l->arr, hex, json_integer(
+		    (json_int_t)seq));
+	else
+		printf("%s %" PRIu64 "\n", hex, seq);
+	return 0;
+}
+
+static int
+cmd_vector(struct ctl *c)
+{
+	struct listctx l = { .c = c };
+	struct store_txn *t;
+	int rc;
+
+	if (begin(c, &t, STORE_READ, 0) != 0)
+		return EXIT_FAILURE;
+	if (c->json)
+		l.arr = json_object();
+	rc = store_vector_each(t, vector_item, &l);
+	store_abort(t);
+	if (rc) {
+		json_decref(l.arr);
+		return fail(c, "%s", nusa_strerror(rc));
+	}
+	if (l.arr)
+		json_out(l.arr);
+	return 0;
+}
+
+static int
+cmd_digest(struct ctl *c)
+{
+	char hex[2 * NUSA_HASH_LEN + 1];
+	uint8_t d[NUSA_HASH_LEN];
+	struct store_txn *t;
+	int rc;
+
+	if (begin(c, &t, STORE_READ, 0) != 0)
+		return EXIT_FAILURE;
+	rc = state_digest(t, d);
+	store_abort(t);
+	if (rc)
+		return fail(c, "%s", nusa_strerror(rc));
+	printf("%s\n", nusa_hex(hex, d, NUSA_HASH_LEN));
+	return 0;
+}
+
+static void
+report_fault(const uint8_t *id, const char *what, void *ctx)
+{
+	struct ctl *c = ctx;
+	char hex[2 * NUSA_HASH_LEN + 1];
+
+	if (id)
+		fail(c, "entry %s: %s", nusa_hex(hex, id, NUSA_HASH_LEN),
+		    what);
+	else
+		fail(c, "%s", what);
+}
+
+static int
+cmd_verify(struct ctl *c)
+{
+	char hex[2 * NUSA_HASH_LEN + 1];
+	uint8_t d[NUSA_HASH_LEN];
+	struct store_txn *t;
+	size_t n;
+	int rc;
+
+	if (open_store(c, 0) != 0)
+		return EXIT_FAILURE;
+	rc = store_verify(c->s, report_fault, c, &n);
+	if (rc == -NUSA_ECORRUPT)
+		return fail(c, "the store has faults (listed above)");
+	if (rc)
+		return fail(c, "%s", nusa_strerror(rc));
+	if ((rc = store_begin(c->s, &t, STORE_READ)) != 0)
+		return fail(c, "%s", nusa_strerror(rc));
+	rc = state_digest(t, d);
+	store_abort(t);
+	if (rc)
+		return fail(c, "%s", nusa_strerror(rc));
+	printf("ok: %zu entries verified, state digest %s\n", n,
+	    nusa_hex(hex, d, NUSA_HASH_LEN));
+	return 0;
+}
+
+/* --- bundles ------------------------------------------------------------ */
+
+/* Reads a version vector: the output of `nusactl vector`, with or without
+ * --json. */
+static int
+read_vector(struct ctl *c, const char *path, struct vector **out)
+{
+	char line[256], hexa[HEXKEY + 1];
+	uint8_t pk[NUSA_KEY_LEN];
+	unsigned long long seq;
+	struct vector *v;
+	json_error_t jerr;
+	json_t *j, *val;
+	const char *key;
+	FILE *f;
+	int ch, rc = 0, lineno = 0;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return fail(c, "%s: %s", path, strerror(errno));
+	if ((v = vector_new()) == NULL) {
+		fclose(f);
+		return fail(c, "out of memory");
+	}
+	while ((ch = fgetc(f)) == ' ' || ch == '\n' || ch == '\t')
+		;
+	ungetc(ch, f);
+	if (ch == '{') {
+		if ((j = json_loadf(f, 0, &jerr)) == NULL ||
+		    !json_is_object(j)) {
+			rc = fail(c, "%s: line %d: %s", path, jerr.line,
+			    j ? "want an object" : jerr.text);
+		} else {
+			json_object_foreach(j, key, val) {
+				if (nusa_unhex(pk, sizeof(pk), key) != 0 ||
+				    !json_is_integer(val) ||
+				    json_integer_value(val) < 0) {
+					rc = fail(c, "%s: %s: want a device "
+					    "id and a seq", path, key);
+					break;
+				}
+				if (vector_set(v, pk, (uint64_t)
+				    json_integer_value(val)) != 0) {
+					rc = fail(c, "out of memory");
+					break;
+				}
+			}
+		}
+		json_decref(j);
+	} else {
+		while (rc == 0 && fgets(line, sizeof(line), f)) {
+			lineno++;
+			if (line[strspn(line, " \t\r\n")] == '\0')
+				continue;
+			if (sscanf(line, "%65s %llu", hexa, &seq) != 2 ||
+			    nusa_unhex(pk, sizeof(pk), hexa) != 0)
+				rc = fail(c, "%s: line %d: want DEVICE_ID SEQ",
+				    path, lineno);
+			else if (vector_set(v, pk, seq) != 0)
+				rc = fail(c, "out of memory");
+		}
+	}
+	fclose(f);
+	if (rc) {
+		vector_free(&v);
+		return rc;
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+cmd_bundle_export(struct ctl *c)
+{
+	const char *path = c->argv[0];
+	char tmp[PATH_MAX];
+	struct bundle_stats st;
+	struct vector *have = NULL;
+	struct store_txn *t;
+	FILE *f;
+	int rc, to_stdout = strcmp(path, "-") == 0;
+
+	if (c->opt[O_FOR] && read_vector(c, c->opt[O_FOR], &have) != 0)
+		return EXIT_FAILURE;
+	if (begin(c, &t, STORE_READ, 0) != 0) {
+		vector_free(&have);
+		return EXIT_FAILURE;
+	}
+	/* Write beside the target and rename, so a pulled USB stick never
+	 * holds half a bundle under the final name. */
+	if (to_stdout) {
+		f = stdout;
+	} else {
+		if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >=
+		    sizeof(tmp)) {
+			store_abort(t);
+			vector_free(&have);
+			return fail(c, "%s: name too long", path);
+		}
+		if ((f = fopen(tmp, "wb")) == NULL) {
+			rc = errno;
+			store_abort(t);
+			vector_free(&have);
+			return fail(c, "%s: %s", tmp, strerror(rc));
+		}
+	}
+	rc = bundle_export(t, f, have, &st);
+	store_abort(t);
+	vector_free(&have);
+	if (!to_stdout) {
+		if (rc == 0 && (fflush(f) != 0 || fsync(fileno(f)) != 0))
+			rc = -errno;
+		if (fclose(f) != 0 && rc == 0)
+			rc = -errno;
+		if (rc == 0 && rename(tmp, path) != 0)
+			rc = -errno;
+		if (rc)
+			unlink(tmp);
+	}
+	if (rc)
+		return fail(c, "%s: %s", path, nusa_strerror(rc));
+	fprintf(to_stdout ? stderr : stdout, "exported %" PRIu64 " entries in "
+	    "%" PRIu64 " batches to %s\n", st.entries, st.batches, path);
+	return 0;
+}
+
+/* Returns 1 if the box belongs to a network, 0 if not, -1 on error. */
+static int
+box_has_network(struct ctl *c)
+{
+	uint8_t id[NUSA_KEY_LEN];
+	struct store_txn *t;
+	int rc;
+
+	if (store_begin(c->s, &t, STORE_READ) != 0)
+		return -1;
+	rc = store_network(t, id, NULL, 0);
+	store_abort(t);
+	return rc == 0;
+}
+
+static int
+cmd_bundle_import(struct ctl *c)
+{
+	const char *path = c->argv[0];
+	struct bundle_fault where;
+	struct bundle_stats st;
+	FILE *f;
+	int rc, joining;
+
+	if (load_key(c) != 0 || open_store(c, 0) != 0)
+		return EXIT_FAILURE;
+	joining = box_has_network(c) == 0;
+	if (strcmp(path, "-") == 0)
+		f = stdin;
+	else if ((f = fopen(path, "rb")) == NULL)
+		return fail(c, "%s: %s", path, strerror(errno));
+	rc = bundle_import(c->s, f, c->k->pk, &st, &where);
+	if (f != stdin)
+		fclose(f);
+	if (rc == -NUSA_EMALFORMED && where.batch == 0)
+		return fail(c, "%s: not a nusa bundle", path);
+	if (rc == -NUSA_ENETWORK)
+		return fail(c, "%s: the bundle belongs to another network",
+		    path);
+	if (rc == -NUSA_EUNENROLLED && joining)
+		return fail(c, "%s: the bundle does not enrol this box; ask an "
+		    "admin to run: nusactl enrol DEVICE_ID --role clerk, then "
+		    "export a new bundle; nothing imported", path);
+	if (rc == -NUSA_ETRUNCATED)
+		return fail(c, "%s: truncated after batch %" PRIu64 " (%" PRIu64
+		    " entries imported); the rest is missing", path,
+		    st.batches, st.added);
+	if (rc)
+		return fail(c, "%s: batch %" PRIu64 ", entry %" PRIu64 ": %s%s",
+		    path, where.batch, where.entry, nusa_strerror(rc),
+		    st.batches ? " (earlier batches were imported)" : "");
+	printf("imported %" PRIu64 " entries (%" PRIu64 " new, %" PRIu64
+	    " already here", st.entries, st.added, st.duplicates);
+	if (st.revoked)
+		printf(", %" PRIu64 " of revoked devices dropped", st.revoked);
+	printf(") in %" PRIu64 " batches\n", st.batches);
+	return 0;
+}
+
+/* --- books --------------------------------------------------------------- */
+
+static int
+cmd_export(struct ctl *c)
+{
+	const char *fmt = c->argv[0], *out = c->opt[O_OUT];
+	struct store_txn *t;
+	struct stat sb;
+	FILE *f = stdout;
+	int rc, csv = strcmp(fmt, "csv") == 0, dir;
+
+	if (!csv && strcmp(fmt, "json") != 0)
+		die(c, "unknown format %s: use csv or json", fmt);
+	dir = out && csv && stat(out, &sb) == 0 && S_ISDIR(sb.st_mode);
+	if (begin(c, &t, STORE_READ, 0) != 0)
+		return EXIT_FAILURE;
+	if (out && !dir && (f = fopen(out, "w")) == NULL) {
+		rc = errno;
+		store_abort(t);
+		return fail(c, "%s: %s", out, strerror(rc));
+	}
+	rc = csv ? books_export_csv(t, f, dir ? out : NULL) :
+	    books_export_json(t, f);
+	store_abort(t);
+	if (f != stdout && fclose(f) != 0 && rc == 0)
+		rc = -errno;
+	if (rc)
+		return fail(c, "%s", nusa_strerror(rc));
+	return 0;
+}
+
+static int
+cmd_import(struct ctl *c)
+{
+	static const char *const tables[] = { NULL, "members", "accounts",
+		"postings" };
+	struct books_error err;
+	struct store_txn *t;
+	uint64_t rows;
+	FILE *f;
+	int rc, table;
+
+	for (table = BOOKS_MEMBERS; table <= BOOKS_POSTINGS; table++)
+		if (strcmp(c->argv[0], tables[table]) == 0)
+			break;
+	if (table > BOOKS_POSTINGS)
+		die(c, "unknown table %s: use members, accounts or postings",
+		    c->argv[0]);
+	if ((f = fopen(c->argv[1], "r")) == NULL)
+		return fail(c, "%s: %s", c->argv[1], strerror(errno));
+	if (begin(c, &t, STORE_WRITE, 1) != 0) {
+		fclose(f);
+		return EXIT_FAILURE;
+	}
+	rc = books_import(t, c->k, (enum books_table)table, f, &rows, &err);
+	fclose(f);
+	if (rc) {
+		store_abort(t);
+		return fail(c, "%s: line %" PRIu64 ": %s: %s; nothing imported",
+		    c->argv[1], err.line, err.what, nusa_strerror(rc));
+	}
+	if (commit(c, t) != 0)
+		return EXIT_FAILURE;
+	printf("imported %" PRIu64 " %s\n", rows, tables[table]);
+	return 0;
+}
+
+/* --- dispatch ------------------------------------------------------------ */
+
+static int cmd_help(struct ctl *c);
+
+static const struct command commands[] = {
+	{ "init", cmd_init, OPT(O_NETWORK), 0, 0, "init --network NAME",
+	  "start a new network; this box is its root admin" },
+	{ "keygen", cmd_keygen, 0, 0, 0, "keygen",
+	  "make this box's key; prints its device id" },
+	{ "id", cmd_id, OPT(O_JSON), 0, 0, "id [--json]",
+	  "device id, network id and role of this box" },
+	{ "enrol", cmd_enrol, OPT(O_ROLE), 1, 1,
+	  "enrol DEVICE_ID --role clerk|admin|relay",
+	  "let a device into the network (admin)" },
+	{ "revoke", cmd_revoke, 0, 1, 1, "revoke DEVICE_ID",
+	  "shut a device out; its later entries stop counting (admin)" },
+	{ "member add", cmd_member_add, OPT(O_NAME) | OPT(O_VILLAGE), 1, 1,
+	  "member add ID --name NAME [--village VILLAGE]", "add a member" },
+	{ "member set", cmd_member_set, 0, 2, 1 + PAYLOAD_FIELDS_MAX,
+	  "member set ID FIELD=VALUE...", "change fields of a member" },
+	{ "member remove", cmd_member_remove, 0, 1, 1, "member remove ID",
+	  "remove a member (a tombstone)" },
+	{ "member list", cmd_member_list, OPT(O_JSON), 0, 0,
+	  "member list [--json]", "list members" },
+	{ "account open", cmd_account_open, OPT(O_MEMBER) | OPT(O_TYPE), 1,
+	  1, "account open ID --member ID --type pokok|wajib|sukarela|loan",
+	  "open a savings or loan account" },
+	{ "post", cmd_post, OPT(O_MEMO) | OPT(O_DATE), 2, 4,
+	  "post deposit|withdraw|disburse|repay ACCOUNT AMOUNT [--memo TEXT] "
+	  "[--date YYYY-MM-DD]\n"
+	  "  nusactl post transfer FROM TO AMOUNT [--memo TEXT]\n"
+	  "  nusactl post reverse ENTRY_ID [--memo TEXT]",
+	  "record a transaction (amounts in whole rupiah)" },
+	{ "balance", cmd_balance, OPT(O_JSON), 0, 1,
+	  "balance [ACCOUNT] [--json]", "balances from all known postings" },
+	{ "conflicts", cmd_conflicts, OPT(O_JSON), 0, 0, "conflicts [--json]",
+	  "overdrafts from offline withdrawals, and forked devices" },
+	{ "log", cmd_log, OPT(O_JSON), 0, 0, "log [--json]",
+	  "every entry in clock order" },
+	{ "vector", cmd_vector, OPT(O_JSON), 0, 0, "vector [--json]",
+	  "version vector: highest seq held of each device" },
+	{ "digest", cmd_digest, 0, 0, 0, "digest",
+	  "hash of the ledger state: equal on boxes in sync" },
+	{ "verify", cmd_verify, 0, 0, 0, "verify",
+	  "re-check every entry and the state; exit 1 on any fault" },
+	{ "bundle export", cmd_bundle_export, OPT(O_FOR), 1, 1,
+	  "bundle export FILE [--for VECTOR_FILE]",
+	  "write entries (or those a peer lacks) to a file" },
+	{ "bundle import", cmd_bundle_import, 0, 1, 1, "bundle import FILE",
+	  "verify and import a bundle" },
+	{ "export", cmd_export, OPT(O_OUT), 1, 1,
+	  "export csv|json [--out FILE|DIR]",
+	  "members, accounts, balances and postings for spreadsheets" },
+	{ "import", cmd_import, 0, 2, 2,
+	  "import members|accounts|postings FILE.csv",
+	  "load existing books, all or nothing" },
+	{ "help", cmd_help, 0, 0, 0, "help", "this text" },
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void
+usage(FILE *out)
+{
+	size_t i;
+
+	fprintf(out, "usage: nusactl [-d DIR] COMMAND [ARGS]\n\n"
+	    "DIR is the box's data directory (default $NUSA_DIR, then "
+	    "/var/lib/nusa).\n\ncommands:\n");
+	for (i = 0; i < NCOMMANDS; i++)
+		fprintf(out, "  nusactl %s\n      %s\n", commands[i].usage,
+		    commands[i].help);
+	fprintf(out, "\nexit status: 0 ok, 1 failure, 2 misuse\n");
+}
+
+static int
+cmd_help(struct ctl *c)
+{
+	(void)c;
+	usage(stdout);
+	return 0;
+}
+
+/* Matches argv against a command's words; returns how many it used. */
+static int
+match(const struct command *cmd, int argc, char **argv)
+{
+	const char *p = cmd->name;
+	int used = 0;
+	size_t n;
+
+	while (*p) {
+		n = strcspn(p, " ");
+		if (used >= argc || strlen(argv[used]) != n ||
+		    strncmp(argv[used], p, n) != 0)
+			return 0;
+		used++;
+		p += n;
+		p += *p == ' ';
+	}
+	return used;
+}
+
+static void
+parse_opts(struct ctl *c, const struct command *cmd, int argc, char **argv)
+{
+	int i, o;
+
+	c->argv = calloc((size_t)argc + 1, sizeof(char *));
+	if (c->argv == NULL) {
+		fprintf(stderr, "nusactl: out of memory\n");
+		exit(EXIT_FAILURE);
+	}
+	for (i = 0; i < argc; i++) {
+		const char *a = argv[i], *val = NULL;
+		char name[32];
+		size_t n;
+
+		if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+			c->argv[c->argc++] = argv[i];
+			continue;
+		}
+		n = strcspn(a + 2, "=");
+		if (n >= sizeof(name))
+			die(c, "unknown option %s", a);
+		memcpy(name, a + 2, n);
+		name[n] = '\0';
+		if (a[2 + n] == '=')
+			val = a + 3 + n;
+		for (o = 0; o < O_COUNT; o++)
+			if (strcmp(name, opts[o].name) == 0)
+				break;
+		if (o == O_COUNT || !(cmd->opts & OPT(o)))
+			die(c, "unknown option --%s", name);
+		if (opts[o].has_arg && val == NULL) {
+			if (i + 1 >= argc)
+				die(c, "--%s needs a value", name);
+			val = argv[++i];
+		}
+		if (!opts[o].has_arg && val)
+			die(c, "--%s takes no value", name);
+		c->opt[o] = val ? val : "";
+	}
+	c->json = c->opt[O_JSON] != NULL;
+	if (c->argc < cmd->min_args || c->argc > cmd->max_args)
+		die(c, "usage: nusactl %s", cmd->usage);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctl c = { 0 };
+	const struct command *cmd = NULL;
+	char cmdname[64];
+	size_t i;
+	int used = 0, rc;
+
+	c.dir = getenv("NUSA_DIR");
+	argv++;
+	argc--;
+	while (argc > 0 && argv[0][0] == '-') {
+		if (strcmp(argv[0], "-h") == 0 ||
+		    strcmp(argv[0], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		}
+		if (strcmp(argv[0], "-d") == 0 && argc > 1) {
+			c.dir = argv[1];
+			argv += 2;
+			argc -= 2;
+		} else if (strncmp(argv[0], "-d", 2) == 0 && argv[0][2]) {
+			c.dir = argv[0] + 2;
+			argv++;
+			argc--;
+		} else {
+			die(&c, "unknown option %s", argv[0]);
+		}
+	}
+	if (argc == 0) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	for (i = 0; i < NCOMMANDS && cmd == NULL; i++)
+		if ((used = match(&commands[i], argc, argv)) > 0)
+			cmd = &commands[i];
+	if (cmd == NULL) {
+		c.cmd = argv[0];
+		die(&c, "unknown command");
+	}
+	snprintf(cmdname, sizeof(cmdname), "%s", cmd->name);
+	c.cmd = cmdname;
+	for (i = (size_t)used; i < (size_t)argc; i++)
+		if (strcmp(argv[i], "--help") == 0) {
+			printf("usage: nusactl %s\n  %s\n", cmd->usage,
+			    cmd->help);
+			return 0;
+		}
+	parse_opts(&c, cmd, argc - used, argv + used);
+	if (c.dir == NULL || c.dir[0] == '\0')
+		c.dir = "/var/lib/nusa";
+	if ((size_t)snprintf(c.keypath, sizeof(c.keypath), "%s/device.key",
+	    c.dir) >= sizeof(c.keypath) ||
+	    (size_t)snprintf(c.storepath, sizeof(c.storepath), "%s/store",
+	    c.dir) >= sizeof(c.storepath))
+		die(&c, "data directory name too long");
+	rc = cmd->fn(&c);
+	if (fflush(stdout) != 0 && rc == 0)
+		rc = fail(&c, "writing output: %s", strerror(errno));
+	key_free(&c.k);
+	store_close(c.s);
+	free(c.argv);
+	return rc;
+}
