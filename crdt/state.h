@@ -59,8 +59,8 @@ struct state_record {
  * error.
  *
  * Calls fn for each record of coll in key order (deleted ones too; check
- * r->deleted); with key non-NULL, only that record. Returns -NUSA_ENOTFOUND if
- * key is given and absent. */
+ * r->deleted); with key non-NULL, only that record, or -NUSA_ENOTFOUND
+ * if it is absent. */
 int state_records_each(struct store_txn *t, uint8_t coll, const char *key,
     int (*fn)(const struct state_record *r, void *ctx), void *ctx);
 
