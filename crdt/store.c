@@ -201,6 +201,27 @@ store_begin(struct store *s, struct store_txn **out, int flags)
 }
 
 int
+store_begin_nested(struct store_txn *parent, struct store_txn **out)
+{
+	struct store_txn *t;
+	int rc;
+
+	*out = NULL;
+	if (!parent->write)
+		return -EBADF;
+	if ((t = malloc(sizeof(*t))) == NULL)
+		return -ENOMEM;
+	*t = *parent;
+	rc = mdb_txn_begin(parent->s->env, parent->txn, 0, &t->txn);
+	if (rc) {
+		free(t);
+		return store_mdb_err(rc);
+	}
+	*out = t;
+	return 0;
+}
+
+int
 store_commit(struct store_txn *t)
 {
 	int rc = mdb_txn_commit(t->txn);

@@ -63,8 +63,13 @@ void store_close(struct store *s);
  * transaction runs at a time (LMDB serializes writers, also across
  * processes). Returns 0 and sets *out or a negative error. */
 int store_begin(struct store *s, struct store_txn **out, int flags);
-/* Commits durably (fsync) and frees t. Returns 0 or a negative error; t
- * is freed either way. */
+/* Begins a transaction inside the write transaction parent: its commit
+ * merges into parent, its abort leaves parent as it was. parent must not
+ * be used until the child ends. */
+int store_begin_nested(struct store_txn *parent, struct store_txn **out);
+/* Commits durably (fsync; a nested one into its parent) and frees t.
+ * Returns 0 or a negative error; t is freed either way. A network joined
+ * in a nested transaction must be committed before the parent is used. */
 int store_commit(struct store_txn *t);
 /* Discards t's changes and frees it; NULL-safe. */
 void store_abort(struct store_txn *t);

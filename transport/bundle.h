@@ -45,8 +45,10 @@ struct bundle_fault {
 	uint64_t entry;		/* 1-based entry number in the file */
 };
 
-/* Imports a bundle into s, one write transaction per batch: a batch is
- * stored whole or not at all, and batches before a bad one stay. If s has
+/* Imports a bundle into s: a batch is stored whole or not at all (a
+ * nested transaction), and batches before a bad one stay. Commits are
+ * grouped (IMPORT_GROUP batches), so a crash mid-import keeps a prefix of
+ * the batches; importing again completes it. If s has
  * no network yet, it joins the bundle's network only if the bundle enrols
  * self (the box's own key); then the whole import is one transaction.
  * Returns 0, -NUSA_EVERSION, -NUSA_ENETWORK, -NUSA_ETRUNCATED,
