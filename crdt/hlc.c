@@ -2,12 +2,20 @@
 
 #include <time.h>
 
+/* The latest wall time a timestamp can carry. A clock read past it (a
+ * bad RTC or NTP answer) is clamped, not wrapped: wrapping would step the
+ * clock back, and a larger value would exceed HLC_MAX, which makes every
+ * entry the box writes invalid. */
+#define HLC_WALL_MAX (HLC_MAX >> HLC_LOGICAL_BITS)
+
 uint64_t
 hlc_next(uint64_t last, uint64_t wall_ms)
 {
-	uint64_t phys = (wall_ms & ((UINT64_C(1) << 48) - 1)) <<
-	    HLC_LOGICAL_BITS;
+	uint64_t phys;
 
+	if (wall_ms > HLC_WALL_MAX)
+		wall_ms = HLC_WALL_MAX;
+	phys = wall_ms << HLC_LOGICAL_BITS;
 	if (phys > last)
 		return phys;
 	return last < HLC_MAX ? last + 1 : HLC_MAX;

@@ -12,7 +12,8 @@
 #define HLC_MAX ((UINT64_C(1) << 62) - 1)
 
 /* Returns the next timestamp after last, given the wall clock in ms since
- * the epoch: max(wall << 16, last + 1). */
+ * the epoch: max(wall << 16, last + 1), with wall clamped to fit and the
+ * result saturating at HLC_MAX. */
 uint64_t hlc_next(uint64_t last, uint64_t wall_ms);
 
 /* Returns the clock after seeing a remote timestamp: max(last, remote). */

@@ -1,5 +1,6 @@
 #include "nusa.h"
 
+#include <limits.h>
 #include <string.h>
 
 static const char *const nusa_messages[NUSA_ELAST - NUSA_EFIRST] = {
@@ -26,7 +27,7 @@ static const char *const nusa_messages[NUSA_ELAST - NUSA_EFIRST] = {
 const char *
 nusa_strerror(int err)
 {
-	if (err < 0)
+	if (err < 0 && err != INT_MIN)
 		err = -err;
 	if (err >= NUSA_EFIRST && err < NUSA_ELAST)
 		return nusa_messages[err - NUSA_EFIRST];

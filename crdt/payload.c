@@ -63,7 +63,8 @@ static int
 str_cmp(const struct payload_str *a, const struct payload_str *b)
 {
 	size_t n = a->n < b->n ? a->n : b->n;
-	int c = memcmp(a->p, b->p, n);
+	/* The encoder sorts before it checks: an empty string may be NULL. */
+	int c = n ? memcmp(a->p, b->p, n) : 0;
 
 	if (c)
 		return c;

@@ -1,0 +1,565 @@
+/* Writes the seed corpora of the fuzzers: valid entries, payloads and
+ * bundles of a small cooperative. Run by hand when a format changes, from
+ * the repository root, and commit the files it writes:
+ *
+ *   cc -std=c11 -D_GNU_SOURCE -Icrdt -Itransport -o build/mkseeds \
+ *       tests/fuzz/mkseeds.c crdt/[a-z]*.c transport/[a-z]*.c \
+ *       $(pkg-config --cflags --libs libsodium lmdb) && \
+ *   build/mkseeds tests/fuzz/corpus
+ *
+ * The bundles are signed by the root key fuzz_bundle.c joins: its seed is
+ * FUZZ_ROOT_SEED in every byte. Entries carry the wall clock, so each run
+ * writes different (equally valid) files. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "bundle.h"
+#include "entry.h"
+#include "key.h"
+#include "ledger.h"
+#include "payload.h"
+#include "store.h"
+#include "vector.h"
+
+#define FUZZ_ROOT_SEED 0x4e
+#define DATE	       20240517
+
+static const char *outdir;
+static char tmpdir[64];
+
+static void
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "mkseeds: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static void
+check(int rc, const char *what)
+{
+	if (rc != 0)
+		die("%s: %s", what, nusa_strerror(rc));
+}
+
+/* A key from a seed of one repeated byte, built by hand as key.h lays it
+ * out, so the seeds and the harness agree on the root. */
+static struct key *
+seed_key(uint8_t fill)
+{
+	uint8_t seed[crypto_sign_SEEDBYTES];
+	struct key *k = calloc(1, sizeof(*k));
+
+	if (k == NULL ||
+	    (k->sk = sodium_malloc(crypto_sign_SECRETKEYBYTES)) == NULL)
+		die("out of memory");
+	memset(seed, fill, sizeof(seed));
+	crypto_sign_seed_keypair(k->pk, k->sk, seed);
+	return k;
+}
+
+static struct store *
+new_store(const char *name)
+{
+	struct store *s;
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	check(store_open(&s, path, STORE_CREATE), path);
+	return s;
+}
+
+static void
+write_seed(const char *corpus, const char *name, const uint8_t *a,
+    size_t alen, const uint8_t *b, size_t blen)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", outdir, corpus);
+	if (mkdir(path, 0755) != 0 && errno != EEXIST)
+		die("%s: %s", path, strerror(errno));
+	snprintf(path, sizeof(path), "%s/%s/%s", outdir, corpus, name);
+	if ((f = fopen(path, "wb")) == NULL ||
+	    fwrite(a, 1, alen, f) != alen ||
+	    (blen && fwrite(b, 1, blen, f) != blen) || fclose(f) != 0)
+		die("%s: %s", path, strerror(errno));
+}
+
+/* Entry and payload seeds: the first entry of each kind and posting
+ * type, named after it. */
+struct picker {
+	unsigned seen;
+};
+
+static int
+pick_entry(const struct store_item *it, void *ctx)
+{
+	struct picker *pk = ctx;
+	struct entry e;
+	struct payload p;
+	char name[64];
+	unsigned bit;
+	uint8_t kind;
+
+	check(entry_decode(&e, it->body, it->len), "stored entry");
+	check(payload_decode(&p, e.kind, e.payload, e.payload_len),
+	    "stored payload");
+	if (e.kind == KIND_POSTING) {
+		bit = 8 + p.u.posting.type;
+		snprintf(name, sizeof(name), "posting-%s",
+		    payload_posting_name(p.u.posting.type));
+	} else if (e.kind == KIND_RECORD) {
+		bit = 16 + p.u.record.collection;
+		snprintf(name, sizeof(name), "record-%s",
+		    payload_collection_name(p.u.record.collection));
+	} else {
+		bit = e.kind;
+		snprintf(name, sizeof(name), "%s", payload_kind_name(e.kind));
+	}
+	if (pk->seen & 1u << bit)
+		return 0;
+	pk->seen |= 1u << bit;
+	write_seed("fuzz_entry", name, it->body, it->len, NULL, 0);
+	kind = e.kind;
+	write_seed("fuzz_payload", name, &kind, 1, e.payload, e.payload_len);
+	return 0;
+}
+
+static void
+export(struct store *s, const char *path, const struct vector *have)
+{
+	struct bundle_stats st;
+	struct store_txn *t;
+	FILE *f;
+
+	if ((f = fopen(path, "wb")) == NULL)
+		die("%s: %s", path, strerror(errno));
+	check(store_begin(s, &t, STORE_READ), "begin");
+	check(bundle_export(t, f, have, &st), "bundle export");
+	store_abort(t);
+	if (fclose(f) != 0)
+		die("%s: %s", path, strerror(errno));
+}
+
+static void
+export_seed(struct store *s, const char *name, const struct vector *have)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/fuzz_bundle", outdir);
+	if (mkdir(path, 0755) != 0 && errno != EEXIST)
+		die("%s: %s", path, strerror(errno));
+	snprintf(path, sizeof(path), "%s/fuzz_bundle/%s", outdir, name);
+	export(s, path, have);
+}
+
+static void
+put_be(FILE *f, uint64_t v, int bytes)
+{
+	while (bytes-- > 0)
+		fputc((int)(v >> (8 * bytes) & 0xff), f);
+}
+
+/* A bundle written by hand, batch by batch, in the layout of bundle.h. */
+struct bwriter {
+	FILE *out;
+	char path[512];
+	uint64_t entries, batches;
+};
+
+static void
+bw_open(struct bwriter *bw, const char *name, const uint8_t *network)
+{
+	memset(bw, 0, sizeof(*bw));
+	snprintf(bw->path, sizeof(bw->path), "%s/fuzz_bundle/%s", outdir,
+	    name);
+	if ((bw->out = fopen(bw->path, "wb")) == NULL)
+		die("%s: %s", bw->path, strerror(errno));
+	fwrite("NUSABNDL", 1, 8, bw->out);
+	fputc(BUNDLE_VERSION, bw->out);
+	fwrite(network, 1, NUSA_KEY_LEN, bw->out);
+}
+
+static void
+bw_batch(struct bwriter *bw, const uint8_t *const *bodies,
+    const size_t *lens, size_t n, const uint8_t *sig)
+{
+	size_t i;
+
+	fputc('B', bw->out);
+	put_be(bw->out, n, 2);
+	for (i = 0; i < n; i++) {
+		put_be(bw->out, lens[i], 4);
+		fwrite(bodies[i], 1, lens[i], bw->out);
+	}
+	fwrite(sig, 1, NUSA_SIG_LEN, bw->out);
+	bw->entries += n;
+	bw->batches++;
+}
+
+static void
+bw_close(struct bwriter *bw)
+{
+	fputc('E', bw->out);
+	put_be(bw->out, bw->entries, 8);
+	put_be(bw->out, bw->batches, 4);
+	if (fclose(bw->out) != 0)
+		die("%s: %s", bw->path, strerror(errno));
+}
+
+/* Writes one bundle holding the batches of several, in the order given:
+ * the way two bundles arrive one after the other at a box. */
+static void
+concat_seed(const char *name, const char *const *paths, size_t n)
+{
+	struct bundle_reader *r;
+	struct store_batch b;
+	struct bwriter bw;
+	size_t i;
+	FILE *in;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		if ((in = fopen(paths[i], "rb")) == NULL)
+			die("%s: %s", paths[i], strerror(errno));
+		check(bundle_reader_open(&r, in), paths[i]);
+		if (i == 0)
+			bw_open(&bw, name, bundle_reader_network(r));
+		while ((rc = bundle_reader_next(r, &b)) == 1)
+			bw_batch(&bw, b.bodies, b.lens, b.n, b.sig);
+		check(rc, paths[i]);
+		bundle_reader_free(&r);
+		fclose(in);
+	}
+	bw_close(&bw);
+}
+
+/* A feed of entries made by hand, to write what the ledger functions
+ * refuse to: entries a store must reject on ingest. */
+#define CRAFT_MAX 4
+
+struct craft {
+	const struct key *k;
+	const uint8_t *network;
+	uint64_t seq;
+	uint8_t prev[NUSA_HASH_LEN];
+	uint8_t bodies[CRAFT_MAX][ENTRY_BODY_MAX];
+	size_t lens[CRAFT_MAX];
+	const uint8_t *ptrs[CRAFT_MAX];
+	uint8_t sig[NUSA_SIG_LEN];
+	size_t n;
+};
+
+static void
+craft_init(struct craft *c, const struct key *k, const uint8_t *network)
+{
+	memset(c, 0, sizeof(*c));
+	c->k = k;
+	c->network = network;
+}
+
+static void
+craft_add(struct craft *c, struct payload *p, uint64_t hlc)
+{
+	uint8_t buf[NUSA_PAYLOAD_MAX], id[NUSA_HASH_LEN];
+	struct entry e = { .kind = p->kind };
+	size_t len;
+
+	if (c->n == CRAFT_MAX)
+		die("craft: feed full");
+	check(payload_encode(p, buf, sizeof(buf), &len), "craft payload");
+	memcpy(e.network, c->network, NUSA_KEY_LEN);
+	memcpy(e.author, c->k->pk, NUSA_KEY_LEN);
+	e.seq = ++c->seq;
+	memcpy(e.prev, c->prev, NUSA_HASH_LEN);
+	e.hlc = hlc;
+	e.payload = buf;
+	e.payload_len = (uint32_t)len;
+	check(entry_encode(&e, c->bodies[c->n], ENTRY_BODY_MAX,
+	    &c->lens[c->n]), "craft entry");
+	entry_id(id, c->bodies[c->n], c->lens[c->n]);
+	entry_sign(c->sig, id, c->k->sk);
+	memcpy(c->prev, id, NUSA_HASH_LEN);
+	c->ptrs[c->n] = c->bodies[c->n];
+	c->n++;
+}
+
+static void
+craft_flush(struct craft *c, struct bwriter *bw)
+{
+	bw_batch(bw, c->ptrs, c->lens, c->n, c->sig);
+	c->n = 0;
+}
+
+static struct payload
+network_payload(const char *name)
+{
+	struct payload p = { .kind = KIND_NETWORK };
+
+	p.u.network.name.p = name;
+	p.u.network.name.n = strlen(name);
+	return p;
+}
+
+static struct payload
+cert_payload(const uint8_t *pk, uint8_t role)
+{
+	struct payload p = { .kind = KIND_CERT };
+
+	memcpy(p.u.cert.device, pk, NUSA_KEY_LEN);
+	p.u.cert.role = role;
+	return p;
+}
+
+static struct payload
+member_payload(const char *id, const char *name)
+{
+	struct payload p = { .kind = KIND_RECORD };
+
+	p.u.record.collection = COLL_MEMBER;
+	p.u.record.key.p = id;
+	p.u.record.key.n = strlen(id);
+	p.u.record.nfields = 1;
+	p.u.record.fields[0].name.p = "name";
+	p.u.record.fields[0].name.n = 4;
+	p.u.record.fields[0].value.p = name;
+	p.u.record.fields[0].value.n = strlen(name);
+	return p;
+}
+
+/* Bundles whose entries are all well formed and signed, but that a store
+ * must refuse: each reaches one of store_ingest()'s checks past the
+ * signature, which mutations alone would hardly ever get through. */
+static void
+crafted_seeds(const struct key *root, const struct key *clerk,
+    const struct key *stranger)
+{
+	const uint64_t t0 = (UINT64_C(1715900000000) << 16);
+	struct craft rc, cc;
+	struct bwriter bw;
+	struct payload p;
+
+	/* A clerk writing a certificate, which only admins may. */
+	bw_open(&bw, "forbidden-cert", root->pk);
+	craft_init(&rc, root, root->pk);
+	p = network_payload("Koperasi Rakitan");
+	craft_add(&rc, &p, t0);
+	p = cert_payload(clerk->pk, ROLE_CLERK);
+	craft_add(&rc, &p, t0 + 1);
+	craft_flush(&rc, &bw);
+	craft_init(&cc, clerk, root->pk);
+	p = member_payload("m-1", "Ibu Rina");
+	craft_add(&cc, &p, t0 + 2);
+	p = cert_payload(stranger->pk, ROLE_ADMIN);
+	craft_add(&cc, &p, t0 + 3);
+	craft_flush(&cc, &bw);
+	bw_close(&bw);
+
+	/* A feed whose clock goes back: seq 2 is older than seq 1. */
+	bw_open(&bw, "clock-back", root->pk);
+	craft_init(&rc, root, root->pk);
+	p = network_payload("Koperasi Rakitan");
+	craft_add(&rc, &p, t0 + 10);
+	p = member_payload("m-1", "Ibu Rina");
+	craft_add(&rc, &p, t0 + 5);
+	craft_flush(&rc, &bw);
+	bw_close(&bw);
+
+	/* The same, split over two batches, and a second genesis entry. */
+	bw_open(&bw, "two-batches", root->pk);
+	craft_init(&rc, root, root->pk);
+	p = network_payload("Koperasi Rakitan");
+	craft_add(&rc, &p, t0);
+	craft_flush(&rc, &bw);
+	p = member_payload("m-1", "Ibu Rina");
+	craft_add(&rc, &p, t0 + 1);
+	p = network_payload("Koperasi Lagi");
+	craft_add(&rc, &p, t0 + 2);
+	craft_flush(&rc, &bw);
+	bw_close(&bw);
+
+	/* A device nobody enrolled. */
+	bw_open(&bw, "unenrolled", root->pk);
+	craft_init(&rc, root, root->pk);
+	p = network_payload("Koperasi Rakitan");
+	craft_add(&rc, &p, t0);
+	craft_flush(&rc, &bw);
+	craft_init(&cc, stranger, root->pk);
+	p = member_payload("m-2", "Pak Anton");
+	craft_add(&cc, &p, t0 + 1);
+	craft_flush(&cc, &bw);
+	bw_close(&bw);
+
+	/* Another network's genesis under this network's header. */
+	bw_open(&bw, "other-network", root->pk);
+	craft_init(&rc, stranger, stranger->pk);
+	p = network_payload("Koperasi Lain");
+	craft_add(&rc, &p, t0);
+	craft_flush(&rc, &bw);
+	bw_close(&bw);
+}
+
+static void
+import(struct store *s, const char *path, const uint8_t *self)
+{
+	struct bundle_stats st;
+	struct bundle_fault where;
+	FILE *f;
+
+	if ((f = fopen(path, "rb")) == NULL)
+		die("%s: %s", path, strerror(errno));
+	check(bundle_import(s, f, self, &st, &where), "bundle import");
+	fclose(f);
+}
+
+static void
+rmtree(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "mkseeds: could not remove %s\n", tmpdir);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct key *root, *admin, *clerk, *stranger;
+	struct store *a, *b, *c, *g;
+	struct store_txn *t;
+	struct picker pk = { 0 };
+	struct vector *have;
+	uint8_t wd[NUSA_HASH_LEN];
+	char a0[128], a1[128], b1[128], c1[128];
+	const char *ab[2], *ba[2], *ac[2];
+	const char *names[] = { "phone" }, *values[] = { "0812-555-0101" };
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: mkseeds CORPUS-DIR\n");
+		return 2;
+	}
+	outdir = argv[1];
+	if (sodium_init() < 0)
+		die("sodium_init failed");
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/nusa-mkseeds-XXXXXX");
+	if (mkdtemp(tmpdir) == NULL)
+		die("mkdtemp: %s", strerror(errno));
+	atexit(rmtree);
+	root = seed_key(FUZZ_ROOT_SEED);
+	admin = seed_key(0x41);
+	clerk = seed_key(0x43);
+	stranger = seed_key(0x53);
+
+	/* A: the cooperative's office box. */
+	a = new_store("a");
+	check(store_begin(a, &t, STORE_WRITE), "begin");
+	check(store_create_network(t, root, "Koperasi Seed Makmur"), "net");
+	check(ledger_member_add(t, root, "m-001", "Ibu Siti",
+	    "Desa Sukamaju"), "member");
+	check(ledger_member_add(t, root, "m-002", "Pak Budi", NULL), "member");
+	check(ledger_account_open(t, root, "s-001", "m-001", "sukarela"),
+	    "account");
+	check(ledger_account_open(t, root, "w-002", "m-002", "wajib"),
+	    "account");
+	check(ledger_account_open(t, root, "l-001", "m-001", "loan"),
+	    "account");
+	check(ledger_post(t, root, POST_DEPOSIT, "s-001", NULL, 100000,
+	    "setoran awal", DATE, NULL), "deposit");
+	check(ledger_post(t, root, POST_WITHDRAW, "s-001", NULL, 25000, "",
+	    DATE, wd), "withdraw");
+	check(ledger_post(t, root, POST_TRANSFER, "s-001", "w-002", 5000,
+	    "iuran wajib", DATE, NULL), "transfer");
+	check(ledger_post(t, root, POST_DISBURSE, "l-001", NULL, 2000000,
+	    "pinjaman usaha", DATE, NULL), "disburse");
+	check(ledger_post(t, root, POST_REPAY, "l-001", NULL, 150000,
+	    "angsuran 1", DATE, NULL), "repay");
+	check(ledger_reverse(t, root, wd, "salah input", DATE, NULL),
+	    "reverse");
+	check(ledger_record_set(t, root, COLL_MEMBER, "m-001", 1, names,
+	    values), "record set");
+	check(ledger_enrol(t, root, admin->pk, ROLE_ADMIN), "enrol admin");
+	check(ledger_enrol(t, admin, clerk->pk, ROLE_CLERK), "enrol clerk");
+	check(ledger_post(t, clerk, POST_DEPOSIT, "w-002", NULL, 10000,
+	    "setoran wajib", DATE, NULL), "clerk deposit");
+	check(store_commit(t), "commit");
+	snprintf(a0, sizeof(a0), "%s/a0.bundle", tmpdir);
+	export(a, a0, NULL);
+
+	/* B: the clerk's box joins from A's bundle, writes offline. */
+	b = new_store("b");
+	import(b, a0, clerk->pk);
+	check(store_begin(b, &t, STORE_WRITE), "begin");
+	check(ledger_post(t, clerk, POST_DEPOSIT, "s-001", NULL, 3000, "",
+	    DATE, NULL), "clerk deposit");
+	check(ledger_post(t, clerk, POST_WITHDRAW, "w-002", NULL, 2000, "",
+	    DATE, NULL), "clerk withdraw");
+	check(store_commit(t), "commit");
+
+	/* Meanwhile A revokes the clerk and removes a member. */
+	check(store_begin(a, &t, STORE_WRITE), "begin");
+	check(ledger_revoke(t, admin, clerk->pk), "revoke");
+	check(ledger_record_remove(t, root, COLL_MEMBER, "m-002"), "remove");
+	check(store_commit(t), "commit");
+
+	/* C: another box restored with the same root key: a fork. */
+	c = new_store("c");
+	check(store_begin(c, &t, STORE_WRITE), "begin");
+	check(store_create_network(t, root, "Koperasi Seed Cabang"), "net");
+	check(ledger_member_add(t, root, "m-900", "Ibu Ani", NULL), "member");
+	check(store_commit(t), "commit");
+
+	/* G: a network and nothing else. */
+	g = new_store("g");
+	check(store_begin(g, &t, STORE_WRITE), "begin");
+	check(store_create_network(t, root, "K"), "net");
+	check(store_commit(t), "commit");
+
+	check(store_begin(a, &t, STORE_READ), "begin");
+	check(store_log_each(t, pick_entry, &pk), "log");
+	store_abort(t);
+
+	snprintf(a1, sizeof(a1), "%s/a1.bundle", tmpdir);
+	snprintf(b1, sizeof(b1), "%s/b1.bundle", tmpdir);
+	snprintf(c1, sizeof(c1), "%s/c1.bundle", tmpdir);
+	export(a, a1, NULL);
+	export(b, b1, NULL);
+	export(c, c1, NULL);
+	export_seed(a, "office", NULL);
+	export_seed(g, "genesis", NULL);
+	if ((have = vector_new()) == NULL ||
+	    vector_set(have, root->pk, 4) != 0)
+		die("out of memory");
+	export_seed(a, "since-4", have);
+	vector_free(&have);
+	ab[0] = a1, ab[1] = b1;
+	ba[0] = b1, ba[1] = a1;
+	ac[0] = a1, ac[1] = c1;
+	concat_seed("revoked-first", ab, 2);
+	concat_seed("revoked-last", ba, 2);
+	concat_seed("fork", ac, 2);
+	crafted_seeds(root, clerk, stranger);
+
+	store_close(a);
+	store_close(b);
+	store_close(c);
+	store_close(g);
+	key_free(&root);
+	key_free(&admin);
+	key_free(&clerk);
+	key_free(&stranger);
+	return 0;
+}
