@@ -56,6 +56,25 @@ ledger_parse_date(const char *s, uint32_t *out)
 	return 0;
 }
 
+int
+ledger_parse_amount(const char *s, int64_t *out)
+{
+	int64_t v = 0;
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > 13)
+		return -NUSA_ERANGE;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -NUSA_ERANGE;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (v <= 0 || v > NUSA_AMOUNT_MAX)
+		return -NUSA_ERANGE;
+	*out = v;
+	return 0;
+}
+
 static struct payload_str
 pstr(const char *s)
 {
@@ -183,9 +202,8 @@ ledger_account_open(struct store_txn *t, const struct key *k,
 	return append(t, k, &p, NULL);
 }
 
-/* Returns the account type of acct, or a negative error. */
-static int
-account_kind(struct store_txn *t, const char *acct)
+int
+ledger_account_type_of(struct store_txn *t, const char *acct)
 {
 	char buf[NUSA_TEXT_MAX + 1];
 	int rc;
@@ -221,7 +239,7 @@ ledger_post(struct store_txn *t, const struct key *k, uint8_t type,
 
 	if (amount <= 0 || amount > NUSA_AMOUNT_MAX)
 		return -NUSA_ERANGE;
-	if ((kind = account_kind(t, acct)) < 0)
+	if ((kind = ledger_account_type_of(t, acct)) < 0)
 		return kind;
 	loan = kind == ACCT_LOAN;
 	p.u.posting.type = type;
@@ -247,7 +265,7 @@ ledger_post(struct store_txn *t, const struct key *k, uint8_t type,
 	case POST_TRANSFER:
 		if (acct2 == NULL)
 			return -NUSA_EMALFORMED;
-		if ((kind2 = account_kind(t, acct2)) < 0)
+		if ((kind2 = ledger_account_type_of(t, acct2)) < 0)
 			return kind2;
 		if (loan || kind2 == ACCT_LOAN)
 			return -NUSA_EFORBIDDEN;

@@ -26,11 +26,19 @@ enum account_type {
 /* Returns the account type named s, or 0. */
 int ledger_account_type(const char *s);
 
+/* Returns the enum account_type of account acct, -NUSA_ENOTFOUND, or
+ * another negative error. */
+int ledger_account_type_of(struct store_txn *t, const char *acct);
+
 /* Today's date (UTC) as YYYYMMDD. */
 uint32_t ledger_today(void);
 
 /* Parses YYYY-MM-DD into YYYYMMDD. Returns 0 or -NUSA_EMALFORMED. */
 int ledger_parse_date(const char *s, uint32_t *out);
+
+/* Parses a whole number of rupiah, 1 to NUSA_AMOUNT_MAX, digits only (no
+ * sign, blanks or thousands dots). Returns 0 or -NUSA_ERANGE. */
+int ledger_parse_amount(const char *s, int64_t *out);
 
 /* Adds member id. village may be NULL. -NUSA_EEXIST if it exists. */
 int ledger_member_add(struct store_txn *t, const struct key *k,

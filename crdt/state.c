@@ -248,6 +248,8 @@ devtab_build(struct store_txn *t, struct devtab *dt,
 	int rc, op = MDB_FIRST;
 
 	dt->n = 0;
+	if (!t->network_known)
+		return 0;	/* a box made by keygen alone: nobody yet */
 	if ((root = devtab_find(dt, t->network, 1)) == NULL)
 		return -ENOMEM;
 	root->role = ROLE_ROOT;
@@ -599,6 +601,18 @@ state_records_each(struct store_txn *t, uint8_t coll, const char *key,
 	if (rc == 0 && key && !found)
 		return -NUSA_ENOTFOUND;
 	return store_mdb_err(rc);
+}
+
+const struct state_field *
+state_record_field(const struct state_record *r, const char *name)
+{
+	size_t i, n = strlen(name);
+
+	for (i = 0; i < r->nfields; i++)
+		if (r->fields[i].name_len == n &&
+		    memcmp(r->fields[i].name, name, n) == 0)
+			return &r->fields[i];
+	return NULL;
 }
 
 int

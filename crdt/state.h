@@ -64,6 +64,11 @@ struct state_record {
 int state_records_each(struct store_txn *t, uint8_t coll, const char *key,
     int (*fn)(const struct state_record *r, void *ctx), void *ctx);
 
+/* Returns the field called name of a record handed out by
+ * state_records_each(), or NULL. */
+const struct state_field *state_record_field(const struct state_record *r,
+    const char *name);
+
 /* Copies field of record (coll, key) into buf (NUL-terminated). Returns
  * 0, -NUSA_ENOTFOUND if the record or field is absent or the record is
  * deleted, or -NUSA_ERANGE if cap is too small. */

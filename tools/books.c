@@ -6,10 +6,13 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include <csv.h>
 #include <jansson.h>
 
+#include "codec.h"
 #include "entry.h"
 #include "hlc.h"
 #include "ledger.h"
@@ -33,7 +36,9 @@ struct importer {
 	enum books_table table;
 	struct books_error *err;
 	int rc;			/* first error; rows after it are ignored */
-	uint64_t line, rows;
+	uint64_t lines;		/* physical lines before the current row */
+	uint64_t row_newlines;	/* newlines inside quoted cells of the row */
+	uint64_t rows;
 	int header_done;
 	int col[BOOKS_MAX_COLS]; /* column -> known field, or -1 */
 	char *cols[BOOKS_MAX_COLS];	/* header names, for extra fields */
@@ -65,7 +70,7 @@ fail(struct importer *im, int rc, const char *fmt, ...)
 	if (im->rc)
 		return;
 	im->rc = rc;
-	im->err->line = im->line;
+	im->err->line = im->lines + 1;
 	va_start(ap, fmt);
 	vsnprintf(im->err->what, sizeof(im->err->what), fmt, ap);
 	va_end(ap);
@@ -75,16 +80,24 @@ static void
 on_field(void *s, size_t len, void *data)
 {
 	struct importer *im = data;
+	const char *p = s, *nl;
 	char *v;
 
 	if (im->rc)
 		return;
+	if (im->nfield == 0 && im->lines == 0 && len >= 3 &&
+	    memcmp(p, "\xef\xbb\xbf", 3) == 0) {
+		p += 3;		/* a spreadsheet's UTF-8 byte order mark */
+		len -= 3;
+	}
 	if (im->nfield == BOOKS_MAX_COLS) {
-		fail(im, -NUSA_EMALFORMED, "more than 32 columns");
+		fail(im, -NUSA_EMALFORMED, "more than %d columns",
+		    BOOKS_MAX_COLS);
 		return;
 	}
 	if (len > BOOKS_FIELD_MAX) {
-		fail(im, -NUSA_EMALFORMED, "field longer than 1024 bytes");
+		fail(im, -NUSA_EMALFORMED, "a cell longer than %d bytes",
+		    BOOKS_FIELD_MAX);
 		return;
 	}
 	if ((v = malloc(len + 1)) == NULL) {
@@ -92,8 +105,10 @@ on_field(void *s, size_t len, void *data)
 		return;
 	}
 	if (len)
-		memcpy(v, s, len);
+		memcpy(v, p, len);
 	v[len] = '\0';
+	for (nl = v; (nl = memchr(nl, '\n', len - (size_t)(nl - v))); nl++)
+		im->row_newlines++;
 	im->field[im->nfield++] = v;
 }
 
@@ -115,25 +130,24 @@ need(struct importer *im, enum books_field f)
 	const char *v = get(im, f);
 
 	if (v == NULL || v[0] == '\0') {
-		fail(im, -NUSA_EMALFORMED, "missing %s", field_names[f]);
+		fail(im, -NUSA_EMALFORMED, "the %s is missing",
+		    field_names[f]);
 		return NULL;
 	}
 	return v;
 }
 
+/* Checks a text cell the way payload_decode() will, to say which. */
 static int
-parse_amount(const char *s, int64_t *out)
+text_ok(struct importer *im, enum books_field f, const char *v)
 {
-	char *end;
-	long long v;
-
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || end == s || *end != '\0' || v <= 0 ||
-	    v > NUSA_AMOUNT_MAX)
-		return -NUSA_ERANGE;
-	*out = v;
-	return 0;
+	if (v && (strlen(v) > NUSA_TEXT_MAX || !codec_text_ok(v, strlen(v)))) {
+		fail(im, -NUSA_EMALFORMED, "the %s is not text of at most %d "
+		    "bytes (UTF-8, no line breaks)", field_names[f],
+		    NUSA_TEXT_MAX);
+		return 0;
+	}
+	return 1;
 }
 
 static int
@@ -170,26 +184,40 @@ import_member(struct importer *im)
 {
 	const char *names[PAYLOAD_FIELDS_MAX], *values[PAYLOAD_FIELDS_MAX];
 	const char *id = need(im, F_ID), *name = need(im, F_NAME);
+	const char *village = get(im, F_VILLAGE);
 	size_t i, n = 0;
 	int rc;
 
-	if (im->rc)
+	if (im->rc || !text_ok(im, F_NAME, name) ||
+	    !text_ok(im, F_VILLAGE, village))
 		return;
-	rc = ledger_member_add(im->t, im->k, id, name, get(im, F_VILLAGE));
-	if (rc) {
-		fail(im, rc, "member %s", id);
+	if (!payload_id_ok(id, strlen(id))) {
+		fail(im, -NUSA_EMALFORMED, "bad member id %s: use up to %d of "
+		    "A-Z a-z 0-9 . _ -", id, NUSA_ID_MAX);
 		return;
 	}
 	/* Columns beyond id, name and village become fields of the member. */
-	for (i = 0; i < im->nfield && i < im->ncols; i++)
-		if (im->col[i] < 0 && im->field[i][0] != '\0' &&
-		    n < PAYLOAD_FIELDS_MAX) {
-			names[n] = im->cols[i];
-			values[n++] = im->field[i];
+	for (i = 0; i < im->nfield && i < im->ncols; i++) {
+		if (im->col[i] >= 0 || im->field[i][0] == '\0')
+			continue;
+		if (n == PAYLOAD_FIELDS_MAX) {
+			fail(im, -NUSA_EMALFORMED, "more than %d extra "
+			    "columns with values", PAYLOAD_FIELDS_MAX);
+			return;
 		}
-	if (n && (rc = ledger_record_set(im->t, im->k, COLL_MEMBER, id, n,
+		names[n] = im->cols[i];
+		values[n++] = im->field[i];
+	}
+	rc = ledger_member_add(im->t, im->k, id, name, village && village[0] ?
+	    village : NULL);
+	if (rc == -NUSA_EEXIST)
+		fail(im, rc, "member %s is already in these books", id);
+	else if (rc)
+		fail(im, rc, "member %s: %s", id, nusa_strerror(rc));
+	else if (n && (rc = ledger_record_set(im->t, im->k, COLL_MEMBER, id, n,
 	    names, values)) != 0)
-		fail(im, rc, "member %s: extra columns", id);
+		fail(im, rc, "member %s: extra columns: names are a-z 0-9 _, "
+		    "values text of at most %d bytes", id, NUSA_TEXT_MAX);
 }
 
 static void
@@ -201,32 +229,105 @@ import_account(struct importer *im)
 
 	if (im->rc)
 		return;
-	if ((rc = ledger_account_open(im->t, im->k, id, member, type)) != 0)
-		fail(im, rc, "account %s", id);
+	if (!payload_id_ok(id, strlen(id))) {
+		fail(im, -NUSA_EMALFORMED, "bad account id %s", id);
+		return;
+	}
+	if (!ledger_account_type(type)) {
+		fail(im, -NUSA_EMALFORMED, "account %s: unknown type %s (use "
+		    "pokok, wajib, sukarela or loan)", id, type);
+		return;
+	}
+	rc = ledger_account_open(im->t, im->k, id, member, type);
+	if (rc == -NUSA_ENOTFOUND)
+		fail(im, rc, "account %s: no member %s", id, member);
+	else if (rc == -NUSA_EEXIST)
+		fail(im, rc, "account %s is already in these books", id);
+	else if (rc)
+		fail(im, rc, "account %s: %s", id, nusa_strerror(rc));
+}
+
+/* Says why a posting row was refused, in the clerk's terms. */
+static void
+posting_failed(struct importer *im, int rc, uint8_t type, const char *acct,
+    const char *to, int64_t amount)
+{
+	int64_t bal = 0;
+
+	switch (rc) {
+	case -NUSA_EFUNDS:
+		state_balance(im->t, acct, &bal);
+		fail(im, rc, "%s: %s of %" PRId64 " is more than its balance "
+		    "%" PRId64, acct, payload_posting_name(type), amount, bal);
+		break;
+	case -NUSA_ENOTFOUND:
+		if (type == POST_TRANSFER && to &&
+		    ledger_account_type_of(im->t, acct) > 0)
+			acct = to;
+		fail(im, rc, "no account %s", acct);
+		break;
+	case -NUSA_EFORBIDDEN:
+		fail(im, rc, "%s: deposits, withdrawals and transfers go to "
+		    "savings accounts, disbursements and repayments to loans",
+		    acct);
+		break;
+	default:
+		fail(im, rc, "%s: %s", acct, nusa_strerror(rc));
+	}
 }
 
 static void
 import_posting(struct importer *im)
 {
 	const char *acct = need(im, F_ACCOUNT), *tname = need(im, F_TYPE);
-	const char *amount_s, *date_s = get(im, F_DATE), *entry, *ref;
+	const char *date_s = get(im, F_DATE), *memo = get(im, F_MEMO);
+	const char *to = get(im, F_TO), *entry = get(im, F_ENTRY), *ref;
 	uint8_t old[NUSA_HASH_LEN], id[NUSA_HASH_LEN];
-	const uint8_t *mapped;
+	const uint8_t *mapped, *body;
 	uint32_t date = ledger_today();
 	int64_t amount = 0;
+	size_t len;
 	uint8_t type;
-	int rc;
+	int rc, has_entry = 0;
 
-	if (im->rc)
+	if (im->rc || !text_ok(im, F_MEMO, memo))
 		return;
+	if (to && to[0] == '\0')
+		to = NULL;
 	if ((type = payload_posting_parse(tname)) == 0) {
-		fail(im, -NUSA_EMALFORMED, "unknown posting type %s", tname);
+		fail(im, -NUSA_EMALFORMED, "unknown posting type %s (use "
+		    "deposit, withdraw, transfer, disburse, repay or reverse)",
+		    tname);
+		return;
+	}
+	if ((type == POST_TRANSFER) != (to != NULL)) {
+		fail(im, -NUSA_EMALFORMED, to ? "only a transfer has a 'to' "
+		    "account" : "a transfer needs a 'to' account");
+		return;
+	}
+	if (to && strcmp(to, acct) == 0) {
+		fail(im, -NUSA_EMALFORMED, "a transfer from %s to itself", acct);
 		return;
 	}
 	if (date_s && date_s[0] && ledger_parse_date(date_s, &date) != 0) {
 		fail(im, -NUSA_EMALFORMED, "bad date %s (want YYYY-MM-DD)",
 		    date_s);
 		return;
+	}
+	/* An exported file names each posting: importing it twice into the
+	 * same books must not count its money twice. */
+	if (entry && entry[0]) {
+		if (nusa_unhex(old, sizeof(old), entry) != 0) {
+			fail(im, -NUSA_EMALFORMED, "bad entry id %s", entry);
+			return;
+		}
+		if (idmap_get(&im->ids, old) != NULL ||
+		    store_entry(im->t, old, &body, &len, NULL) == 0) {
+			fail(im, -NUSA_EEXIST, "entry %s is already in these "
+			    "books", entry);
+			return;
+		}
+		has_entry = 1;
 	}
 	if (type == POST_REVERSE) {
 		ref = need(im, F_REF);
@@ -238,27 +339,50 @@ import_posting(struct importer *im)
 			    "an earlier row of this file", ref);
 			return;
 		}
-		rc = ledger_reverse(im->t, im->k, mapped, get(im, F_MEMO),
-		    date, id);
+		rc = ledger_reverse(im->t, im->k, mapped, memo, date, id);
+		if (rc == -NUSA_EEXIST)
+			fail(im, rc, "entry %s is reversed twice", ref);
+		else if (rc)
+			posting_failed(im, rc, type, acct, NULL, 0);
 	} else {
-		amount_s = need(im, F_AMOUNT);
+		const char *amount_s = need(im, F_AMOUNT);
+
 		if (im->rc)
 			return;
-		if (parse_amount(amount_s, &amount) != 0) {
-			fail(im, -NUSA_ERANGE, "bad amount %s", amount_s);
+		if (ledger_parse_amount(amount_s, &amount) != 0) {
+			fail(im, -NUSA_ERANGE, "bad amount %s (whole rupiah, "
+			    "digits only: 150000, not 150.000)", amount_s);
 			return;
 		}
-		rc = ledger_post(im->t, im->k, type, acct, get(im, F_TO),
-		    amount, get(im, F_MEMO), date, id);
+		rc = ledger_post(im->t, im->k, type, acct, to, amount, memo,
+		    date, id);
+		if (rc)
+			posting_failed(im, rc, type, acct, to, amount);
 	}
-	if (rc) {
-		fail(im, rc, "%s", acct);
-		return;
-	}
-	entry = get(im, F_ENTRY);
-	if (entry && nusa_unhex(old, sizeof(old), entry) == 0 &&
-	    idmap_add(&im->ids, old, id) != 0)
+	if (!im->rc && has_entry && idmap_add(&im->ids, old, id) != 0)
 		fail(im, -ENOMEM, "out of memory");
+}
+
+static void
+read_header(struct importer *im)
+{
+	size_t i, j;
+	int f;
+
+	for (i = 0; i < im->nfield; i++) {
+		im->col[i] = -1;
+		for (f = 0; f < F_COUNT; f++)
+			if (strcasecmp(im->field[i], field_names[f]) == 0)
+				im->col[i] = f;
+		for (j = 0; j < i; j++)
+			if (strcasecmp(im->cols[j], im->field[i]) == 0)
+				fail(im, -NUSA_EMALFORMED, "column %s appears "
+				    "twice", im->field[i]);
+		im->cols[i] = im->field[i];
+		im->field[i] = NULL;
+	}
+	im->ncols = im->nfield;
+	im->header_done = 1;
 }
 
 static void
@@ -266,27 +390,22 @@ on_row(int c, void *data)
 {
 	struct importer *im = data;
 	size_t i;
-	int f;
 
-	(void)c;
-	im->line++;
-	if (im->rc)
+	/* With CSV_REPALL_NL every line end is reported, also blank lines
+	 * and the \n of \r\n, so physical lines can be counted. */
+	if (im->rc || im->nfield == 0)
 		goto out;
 	if (!im->header_done) {
-		for (i = 0; i < im->nfield; i++) {
-			im->col[i] = -1;
-			for (f = 0; f < F_COUNT; f++)
-				if (strcmp(im->field[i], field_names[f]) == 0)
-					im->col[i] = f;
-			im->cols[i] = im->field[i];
-			im->field[i] = NULL;
-		}
-		im->ncols = im->nfield;
-		im->header_done = 1;
+		read_header(im);
 		goto out;
 	}
 	if (im->nfield == 1 && im->field[0][0] == '\0')
 		goto out;	/* a blank line */
+	if (im->nfield > im->ncols) {
+		fail(im, -NUSA_EMALFORMED, "%zu cells but the header has %zu "
+		    "columns", im->nfield, im->ncols);
+		goto out;
+	}
 	switch (im->table) {
 	case BOOKS_MEMBERS:
 		import_member(im);
@@ -304,6 +423,10 @@ out:
 	for (i = 0; i < im->nfield; i++)
 		free(im->field[i]);
 	im->nfield = 0;
+	if (!im->rc) {
+		im->lines += im->row_newlines + (c == '\n');
+		im->row_newlines = 0;
+	}
 }
 
 int
@@ -318,21 +441,23 @@ books_import(struct store_txn *t, const struct key *k,
 
 	memset(err, 0, sizeof(*err));
 	*rows = 0;
-	if (csv_init(&p, CSV_STRICT | CSV_APPEND_NULL) != 0)
+	if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI | CSV_REPALL_NL |
+	    CSV_APPEND_NULL) != 0)
 		return -ENOMEM;
 	while (!im.rc && (n = fread(buf, 1, sizeof(buf), in)) > 0) {
-		if (csv_parse(&p, buf, n, on_field, on_row, &im) != n) {
-			im.line++;
-			fail(&im, -NUSA_EMALFORMED, "%s",
+		if (csv_parse(&p, buf, n, on_field, on_row, &im) != n)
+			fail(&im, -NUSA_EMALFORMED, "not valid CSV (%s)",
 			    csv_strerror(csv_error(&p)));
-		}
 	}
 	if (!im.rc && ferror(in))
 		fail(&im, -EIO, "read error");
 	if (!im.rc && csv_fini(&p, on_field, on_row, &im) != 0)
-		fail(&im, -NUSA_EMALFORMED, "%s", csv_strerror(csv_error(&p)));
-	if (!im.rc && !im.header_done)
+		fail(&im, -NUSA_EMALFORMED, "not valid CSV (%s)",
+		    csv_strerror(csv_error(&p)));
+	if (!im.rc && !im.header_done) {
 		fail(&im, -NUSA_EMALFORMED, "empty file: no header line");
+		err->line = 0;
+	}
 	csv_free(&p);
 	for (i = 0; i < im.nfield; i++)
 		free(im.field[i]);
@@ -365,40 +490,78 @@ csv_cellz(FILE *out, const char *s, int last)
 	csv_cell(out, s, strlen(s), last);
 }
 
-static const struct state_field *
-record_field(const struct state_record *r, const char *name)
-{
-	size_t i, n = strlen(name);
-
-	for (i = 0; i < r->nfields; i++)
-		if (r->fields[i].name_len == n &&
-		    memcmp(r->fields[i].name, name, n) == 0)
-			return &r->fields[i];
-	return NULL;
-}
-
 struct exportctx {
 	struct store_txn *t;
 	FILE *out;
 	json_t *arr;
-	int rc;
+	/* Member fields beyond name and village, sorted: extra CSV columns,
+	 * as many as an import takes back. */
+	char extras[PAYLOAD_FIELDS_MAX][NUSA_NAME_MAX + 1];
+	size_t nextras;
 };
+
+static int
+is_base_field(const struct state_field *f)
+{
+	return (f->name_len == 4 && memcmp(f->name, "name", 4) == 0) ||
+	    (f->name_len == 7 && memcmp(f->name, "village", 7) == 0);
+}
+
+static int
+collect_extras(const struct state_record *r, void *ctx)
+{
+	struct exportctx *x = ctx;
+	char name[NUSA_NAME_MAX + 1];
+	size_t i, j;
+	int c = 1;
+
+	if (r->deleted)
+		return 0;
+	for (i = 0; i < r->nfields; i++) {
+		if (is_base_field(&r->fields[i]) ||
+		    r->fields[i].name_len > NUSA_NAME_MAX)
+			continue;
+		memcpy(name, r->fields[i].name, r->fields[i].name_len);
+		name[r->fields[i].name_len] = '\0';
+		for (j = 0; j < x->nextras; j++)
+			if ((c = strcmp(name, x->extras[j])) <= 0)
+				break;
+		if ((j < x->nextras && c == 0) ||
+		    (j == x->nextras && x->nextras == PAYLOAD_FIELDS_MAX))
+			continue;
+		if (x->nextras == PAYLOAD_FIELDS_MAX)
+			x->nextras--;	/* keep the first names in order */
+		memmove(x->extras[j + 1], x->extras[j],
+		    (x->nextras - j) * sizeof(x->extras[0]));
+		memcpy(x->extras[j], name, sizeof(name));
+		x->nextras++;
+	}
+	return 0;
+}
 
 static int
 csv_member(const struct state_record *r, void *ctx)
 {
 	struct exportctx *x = ctx;
 	const struct state_field *name, *village;
+	size_t i;
 
 	if (r->deleted)
 		return 0;
-	name = record_field(r, "name");
-	village = record_field(r, "village");
+	name = state_record_field(r, "name");
+	village = state_record_field(r, "village");
 	csv_cell(x->out, r->key, r->key_len, 0);
 	csv_cell(x->out, name ? name->value : "", name ? name->value_len : 0,
 	    0);
 	csv_cell(x->out, village ? village->value : "",
-	    village ? village->value_len : 0, 1);
+	    village ? village->value_len : 0, x->nextras == 0);
+	for (i = 0; i < x->nextras; i++) {
+		const struct state_field *f = state_record_field(r,
+		    x->extras[i]);
+
+		csv_cell(x->out, f ? f->value : "", f ? f->value_len : 0,
+		    i + 1 == x->nextras);
+	}
 	return 0;
 }
 
@@ -421,8 +584,8 @@ csv_account(const struct state_record *r, void *ctx)
 
 	if (r->deleted)
 		return 0;
-	member = record_field(r, "member");
-	type = record_field(r, "type");
+	member = state_record_field(r, "member");
+	type = state_record_field(r, "type");
 	csv_cell(x->out, r->key, r->key_len, 0);
 	csv_cell(x->out, member ? member->value : "",
 	    member ? member->value_len : 0, 0);
@@ -499,11 +662,19 @@ csv_tables(struct store_txn *t, FILE *out, int table, int section)
 		"account,type,amount,memo,date,to,entry,ref" };
 	static const char *const titles[] = { "", "members", "accounts",
 		"balances", "postings" };
+	size_t i;
+	int rc;
 
 	if (section)
 		fprintf(out, "%s# %s\n", table > 1 ? "\n" : "",
 		    titles[table]);
-	fprintf(out, "%s\n", heads[table]);
+	fputs(heads[table], out);
+	if (table == 1 && (rc = state_records_each(t, COLL_MEMBER, NULL,
+	    collect_extras, &x)) != 0)
+		return rc;
+	for (i = 0; i < x.nextras; i++)
+		fprintf(out, ",%s", x.extras[i]);
+	fputc('\n', out);
 	switch (table) {
 	case 1:
 		return state_records_each(t, COLL_MEMBER, NULL, csv_member,
@@ -518,13 +689,37 @@ csv_tables(struct store_txn *t, FILE *out, int table, int section)
 	}
 }
 
+/* Writes one table to path through path.tmp and a rename, so a reader
+ * never sees half a file. */
+static int
+books_write_file(const char *path, struct store_txn *t, int table)
+{
+	char tmp[PATH_MAX];
+	FILE *f;
+	int rc;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	if ((f = fopen(tmp, "w")) == NULL)
+		return -errno;
+	rc = csv_tables(t, f, table, 0);
+	if (rc == 0 && (fflush(f) != 0 || ferror(f)))
+		rc = -EIO;
+	if (fclose(f) != 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -errno;
+	if (rc)
+		unlink(tmp);
+	return rc;
+}
+
 int
 books_export_csv(struct store_txn *t, FILE *out, const char *dir)
 {
 	static const char *const files[] = { "", "members.csv",
 		"accounts.csv", "balances.csv", "postings.csv" };
 	char path[PATH_MAX];
-	FILE *f;
 	int i, rc;
 
 	for (i = 1; i <= 4; i++) {
@@ -536,12 +731,7 @@ books_export_csv(struct store_txn *t, FILE *out, const char *dir)
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
 		    files[i]) >= sizeof(path))
 			return -ENAMETOOLONG;
-		if ((f = fopen(path, "w")) == NULL)
-			return -errno;
-		rc = csv_tables(t, f, i, 0);
-		if (fclose(f) != 0 && rc == 0)
-			rc = -errno;
-		if (rc)
+		if ((rc = books_write_file(path, t, i)) != 0)
 			return rc;
 	}
 	return ferror(out) ? -EIO : 0;
@@ -589,8 +779,8 @@ json_account(const struct state_record *r, void *ctx)
 		return 0;
 	if ((rc = account_balance(x->t, r, &bal)) != 0)
 		return rc;
-	member = record_field(r, "member");
-	type = record_field(r, "type");
+	member = state_record_field(r, "member");
+	type = state_record_field(r, "type");
 	o = json_object();
 	json_object_set_new(o, "id", jstr(r->key, r->key_len));
 	json_object_set_new(o, "member", member ?
