@@ -25,6 +25,16 @@ payload_id_ok(const char *s, size_t n)
 	return 1;
 }
 
+static int field_name_ok(const struct payload_str *s);
+
+int
+payload_field_name_ok(const char *p, size_t n)
+{
+	struct payload_str s = { .p = p, .n = n };
+
+	return field_name_ok(&s);
+}
+
 static int
 field_name_ok(const struct payload_str *s)
 {

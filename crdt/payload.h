@@ -117,6 +117,10 @@ uint8_t payload_posting_parse(const char *s);
  * NUSA_ID_MAX bytes of [A-Za-z0-9._-]. */
 int payload_id_ok(const char *s, size_t n);
 
+/* Returns 1 if s of n bytes may name a record field: 1 to NUSA_NAME_MAX
+ * of [a-z0-9_], not starting with '_' (but for RECORD_DELETED). */
+int payload_field_name_ok(const char *s, size_t n);
+
 /* Returns 1 if d is a valid YYYYMMDD calendar date. */
 int payload_date_ok(uint32_t d);
 

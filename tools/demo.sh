@@ -12,7 +12,7 @@ trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 
 say() { printf '\n== %s\n' "$*"; }
-run() { printf '$ nusactl %s\n' "$*"; "$N" "$@"; }
+run() { printf '$ nusactl'; printf ' %q' "$@"; printf '\n'; "$N" "$@"; }
 
 say "Labuan office: a new cooperative, its books imported from CSV"
 run -d labuan init --network "Koperasi Mina Bahari"

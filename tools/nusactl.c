@@ -18,6 +18,7 @@
 
 #include "books.h"
 #include "bundle.h"
+#include "codec.h"
 #include "entry.h"
 #include "hlc.h"
 #include "key.h"
@@ -179,12 +180,44 @@ mkdir_box(struct ctl *c)
 	return 0;
 }
 
-static int
+/* Argument checks: these die() with exit 2 on misuse, so they run before
+ * anything is opened. */
+static void
 parse_device(struct ctl *c, const char *s, uint8_t pk[NUSA_KEY_LEN])
 {
 	if (nusa_unhex(pk, NUSA_KEY_LEN, s) != 0)
 		die(c, "%s is not a device id (64 hex digits)", s);
-	return 0;
+}
+
+static void
+check_text(struct ctl *c, const char *what, const char *s, int required)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (s == NULL || n == 0) {
+		if (required)
+			die(c, "%s must not be empty", what);
+		return;
+	}
+	if (n > NUSA_TEXT_MAX || !codec_text_ok(s, n))
+		die(c, "%s must be text of at most %d bytes (UTF-8, no line "
+		    "breaks)", what, NUSA_TEXT_MAX);
+}
+
+static void
+check_id(struct ctl *c, const char *what, const char *s)
+{
+	if (!payload_id_ok(s, strlen(s)))
+		die(c, "bad %s id %s: use up to %d of A-Z a-z 0-9 . _ -", what,
+		    s, NUSA_ID_MAX);
+}
+
+static void
+parse_amount(struct ctl *c, const char *s, int64_t *out)
+{
+	if (ledger_parse_amount(s, out) != 0)
+		die(c, "bad amount %s: whole rupiah, digits only (150000, not "
+		    "150.000), at most 1000000000000", s);
 }
 
 static void
@@ -245,8 +278,9 @@ cmd_init(struct ctl *c)
 	struct store_txn *t;
 	int rc;
 
-	if (name == NULL || name[0] == '\0')
+	if (name == NULL)
 		die(c, "--network NAME is required");
+	check_text(c, "the network name", name, 1);
 	if (mkdir_box(c) != 0 || make_key(c) != 0 || open_store(c, 1) != 0)
 		return EXIT_FAILURE;
 	if ((rc = store_begin(c->s, &t, STORE_WRITE)) != 0)
@@ -273,15 +307,15 @@ cmd_id(struct ctl *c)
 {
 	char dev[HEXKEY], net[HEXKEY], name[NUSA_TEXT_MAX + 1] = "";
 	uint8_t id[NUSA_KEY_LEN];
-	struct store_device d = { 0 };
+	struct store_device d = { .cut = UINT64_MAX };
 	struct store_txn *t;
 	int have_net;
 
 	if (begin(c, &t, STORE_READ, 1) != 0)
 		return EXIT_FAILURE;
 	have_net = store_network(t, id, name, sizeof(name)) == 0;
-	if (have_net)
-		store_device(t, c->k->pk, &d);
+	if (have_net && store_device(t, c->k->pk, &d) != 0)
+		d.cut = UINT64_MAX;	/* not enrolled: role none */
 	store_abort(t);
 	hex_key(dev, c->k->pk);
 	if (have_net)
@@ -307,6 +341,7 @@ static int
 cmd_enrol(struct ctl *c)
 {
 	uint8_t pk[NUSA_KEY_LEN], role;
+	struct store_device d;
 	struct store_txn *t;
 	int rc;
 
@@ -322,6 +357,18 @@ cmd_enrol(struct ctl *c)
 		store_abort(t);
 		return fail(c, "a box cannot enrol itself");
 	}
+	if (store_device(t, pk, &d) == 0 && d.cut != UINT64_MAX) {
+		store_abort(t);
+		return fail(c, "%s is revoked: that box must make a new key "
+		    "(keygen in a new directory) and be enrolled again",
+		    c->argv[0]);
+	}
+	if (d.role == role) {
+		store_abort(t);
+		printf("%s is already enrolled as %s\n", c->argv[0],
+		    payload_role_name(role));
+		return 0;
+	}
 	if ((rc = ledger_enrol(t, c->k, pk, role)) != 0)
 		return aborted(c, t, NULL, rc);
 	if (commit(c, t) != 0)
@@ -334,12 +381,19 @@ static int
 cmd_revoke(struct ctl *c)
 {
 	uint8_t pk[NUSA_KEY_LEN];
+	struct store_device d;
 	struct store_txn *t;
+	uint64_t cut;
 	int rc;
 
 	parse_device(c, c->argv[0], pk);
 	if (begin(c, &t, STORE_WRITE, 1) != 0)
 		return EXIT_FAILURE;
+	if (store_device(t, pk, &d) == 0 && d.role == ROLE_ROOT) {
+		store_abort(t);
+		return fail(c, "the network's root cannot be revoked");
+	}
+	cut = store_vector_get(t, pk);
 	rc = ledger_revoke(t, c->k, pk);
 	if (rc == -NUSA_ENOTFOUND) {
 		store_abort(t);
@@ -351,9 +405,10 @@ cmd_revoke(struct ctl *c)
 	}
 	if (rc)
 		return aborted(c, t, NULL, rc);
-	printf("revoked %s after seq %" PRIu64 "\n", c->argv[0],
-	    store_vector_get(t, pk));
-	return commit(c, t);
+	if (commit(c, t) != 0)
+		return EXIT_FAILURE;
+	printf("revoked %s after seq %" PRIu64 "\n", c->argv[0], cut);
+	return 0;
 }
 
 /* --- members and accounts ---------------------------------------------- */
@@ -364,11 +419,11 @@ cmd_member_add(struct ctl *c)
 	struct store_txn *t;
 	int rc;
 
-	if (c->opt[O_NAME] == NULL || c->opt[O_NAME][0] == '\0')
+	if (c->opt[O_NAME] == NULL)
 		die(c, "--name NAME is required");
-	if (!payload_id_ok(c->argv[0], strlen(c->argv[0])))
-		die(c, "bad member id %s: use up to 64 of A-Z a-z 0-9 . _ -",
-		    c->argv[0]);
+	check_text(c, "the name", c->opt[O_NAME], 1);
+	check_text(c, "the village", c->opt[O_VILLAGE], 0);
+	check_id(c, "member", c->argv[0]);
 	if (begin(c, &t, STORE_WRITE, 1) != 0)
 		return EXIT_FAILURE;
 	rc = ledger_member_add(t, c->k, c->argv[0], c->opt[O_NAME],
@@ -392,7 +447,7 @@ record_set(struct ctl *c, uint8_t coll)
 	const char *names[PAYLOAD_FIELDS_MAX], *values[PAYLOAD_FIELDS_MAX];
 	char *eq;
 	struct store_txn *t;
-	int i, n = c->argc - 1, rc;
+	int i, j, n = c->argc - 1, rc;
 
 	if (n > PAYLOAD_FIELDS_MAX)
 		die(c, "at most %d fields at once", PAYLOAD_FIELDS_MAX);
@@ -402,6 +457,15 @@ record_set(struct ctl *c, uint8_t coll)
 		*eq = '\0';
 		names[i] = c->argv[i + 1];
 		values[i] = eq + 1;
+		if (strcmp(names[i], RECORD_DELETED) == 0 ||
+		    !payload_field_name_ok(names[i], strlen(names[i])))
+			die(c, "bad field name %s: use up to %d of a-z 0-9 _",
+			    names[i], NUSA_NAME_MAX);
+		for (j = 0; j < i; j++)
+			if (strcmp(names[j], names[i]) == 0)
+				die(c, "field %s given twice", names[i]);
+		check_text(c, names[i], values[i],
+		    strcmp(names[i], "name") == 0);
 	}
 	if (begin(c, &t, STORE_WRITE, 1) != 0)
 		return EXIT_FAILURE;
@@ -412,10 +476,10 @@ record_set(struct ctl *c, uint8_t coll)
 		return fail(c, "no %s %s", payload_collection_name(coll),
 		    c->argv[0]);
 	}
-	if (rc == -NUSA_EMALFORMED) {
+	if (rc == -NUSA_ERANGE) {
 		store_abort(t);
-		return fail(c, "bad field: names are a-z 0-9 _, values "
-		    "printable text of at most %d bytes", NUSA_TEXT_MAX);
+		return fail(c, "too much text in one change: set fewer fields "
+		    "at once");
 	}
 	if (rc == -NUSA_EFORBIDDEN) {
 		store_abort(t);
@@ -463,16 +527,31 @@ struct listctx {
 	size_t n;
 };
 
-static const struct state_field *
-field_of(const struct state_record *r, const char *name)
+/* Runs a listing in a read snapshot: each() fills l (a JSON container
+ * under --json, else it prints); empty is printed when nothing was
+ * listed (NULL: print nothing). */
+static int
+run_list(struct ctl *c, int json_object_kind,
+    int (*each)(struct store_txn *t, struct listctx *l), const char *empty)
 {
-	size_t i, n = strlen(name);
+	struct listctx l = { .c = c };
+	int rc;
 
-	for (i = 0; i < r->nfields; i++)
-		if (r->fields[i].name_len == n &&
-		    memcmp(r->fields[i].name, name, n) == 0)
-			return &r->fields[i];
-	return NULL;
+	if (begin(c, &l.t, STORE_READ, 0) != 0)
+		return EXIT_FAILURE;
+	if (c->json)
+		l.arr = json_object_kind ? json_object() : json_array();
+	rc = each(l.t, &l);
+	store_abort(l.t);
+	if (rc) {
+		json_decref(l.arr);
+		return fail(c, "%s", nusa_strerror(rc));
+	}
+	if (l.arr)
+		json_out(l.arr);
+	else if (l.n == 0 && empty)
+		printf("%s\n", empty);
+	return 0;
 }
 
 static int
@@ -500,8 +579,8 @@ list_member(const struct state_record *r, void *ctx)
 		json_array_append_new(l->arr, o);
 		return 0;
 	}
-	name = field_of(r, "name");
-	village = field_of(r, "village");
+	name = state_record_field(r, "name");
+	village = state_record_field(r, "village");
 	printf("%-10.*s  %-28.*s  %.*s\n", (int)r->key_len, r->key,
 	    name ? (int)name->value_len : 0, name ? name->value : "",
 	    village ? (int)village->value_len : 0,
@@ -510,27 +589,15 @@ list_member(const struct state_record *r, void *ctx)
 }
 
 static int
+each_member(struct store_txn *t, struct listctx *l)
+{
+	return state_records_each(t, COLL_MEMBER, NULL, list_member, l);
+}
+
+static int
 cmd_member_list(struct ctl *c)
 {
-	struct listctx l = { .c = c };
-	struct store_txn *t;
-	int rc;
-
-	if (begin(c, &t, STORE_READ, 0) != 0)
-		return EXIT_FAILURE;
-	if (c->json)
-		l.arr = json_array();
-	rc = state_records_each(t, COLL_MEMBER, NULL, list_member, &l);
-	store_abort(t);
-	if (rc) {
-		json_decref(l.arr);
-		return fail(c, "%s", nusa_strerror(rc));
-	}
-	if (l.arr)
-		json_out(l.arr);
-	else if (l.n == 0)
-		printf("no members yet\n");
-	return 0;
+	return run_list(c, 0, each_member, "no members yet");
 }
 
 static int
@@ -545,9 +612,8 @@ cmd_account_open(struct ctl *c)
 	if (!ledger_account_type(c->opt[O_TYPE]))
 		die(c, "unknown account type %s: use pokok, wajib, sukarela "
 		    "or loan", c->opt[O_TYPE]);
-	if (!payload_id_ok(c->argv[0], strlen(c->argv[0])))
-		die(c, "bad account id %s: use up to 64 of A-Z a-z 0-9 . _ -",
-		    c->argv[0]);
+	check_id(c, "account", c->argv[0]);
+	check_id(c, "member", c->opt[O_MEMBER]);
 	if (begin(c, &t, STORE_WRITE, 1) != 0)
 		return EXIT_FAILURE;
 	rc = ledger_account_open(t, c->k, c->argv[0], c->opt[O_MEMBER],
@@ -570,31 +636,6 @@ cmd_account_open(struct ctl *c)
 }
 
 /* --- postings and balances --------------------------------------------- */
-
-static int
-parse_amount(struct ctl *c, const char *s, int64_t *out)
-{
-	char *end;
-	long long v;
-
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || end == s || *end != '\0' || v <= 0 ||
-	    v > NUSA_AMOUNT_MAX)
-		die(c, "bad amount %s: a whole number of rupiah, 1 to "
-		    "1000000000000", s);
-	*out = v;
-	return 0;
-}
-
-static int
-account_exists(struct store_txn *t, const char *acct)
-{
-	char type[16];
-
-	return state_field_get(t, COLL_ACCOUNT, acct, "type", type,
-	    sizeof(type)) == 0;
-}
 
 static int
 post_failed(struct ctl *c, struct store_txn *t, int rc, const char *acct,
@@ -621,14 +662,52 @@ post_failed(struct ctl *c, struct store_txn *t, int rc, const char *acct,
 }
 
 static int
+post_reverse(struct ctl *c, uint32_t date)
+{
+	char hex[2 * NUSA_HASH_LEN + 1];
+	uint8_t id[NUSA_HASH_LEN], orig[NUSA_HASH_LEN];
+	struct store_txn *t;
+	int rc;
+
+	if (c->argc != 2)
+		die(c, "usage: nusactl post reverse ENTRY_ID [--memo TEXT]");
+	if (nusa_unhex(orig, sizeof(orig), c->argv[1]) != 0)
+		die(c, "%s is not an entry id (64 hex digits)", c->argv[1]);
+	if (begin(c, &t, STORE_WRITE, 1) != 0)
+		return EXIT_FAILURE;
+	rc = ledger_reverse(t, c->k, orig, c->opt[O_MEMO], date, id);
+	if (rc == -NUSA_ENOTFOUND) {
+		store_abort(t);
+		return fail(c, "no posting %s here", c->argv[1]);
+	}
+	if (rc == -NUSA_EEXIST) {
+		store_abort(t);
+		return fail(c, "%s is reversed already or is itself a reversal",
+		    c->argv[1]);
+	}
+	if (rc == -NUSA_EFUNDS) {
+		store_abort(t);
+		return fail(c, "refused: the reversal would take a balance "
+		    "below zero");
+	}
+	if (rc)
+		return aborted(c, t, NULL, rc);
+	if (commit(c, t) != 0)
+		return EXIT_FAILURE;
+	printf("reversed %s\nentry %s\n", c->argv[1],
+	    nusa_hex(hex, id, NUSA_HASH_LEN));
+	return 0;
+}
+
+static int
 cmd_post(struct ctl *c)
 {
 	char hex[2 * NUSA_HASH_LEN + 1];
-	uint8_t id[NUSA_HASH_LEN], orig[NUSA_HASH_LEN], type;
+	uint8_t id[NUSA_HASH_LEN], type;
 	const char *acct, *acct2 = NULL;
 	uint32_t date = ledger_today();
 	struct store_txn *t;
-	int64_t amount = 0, bal;
+	int64_t amount = 0, bal = 0, bal2 = 0;
 	int rc;
 
 	if ((type = payload_posting_parse(c->argv[0])) == 0)
@@ -636,61 +715,41 @@ cmd_post(struct ctl *c)
 		    "disburse, repay or reverse", c->argv[0]);
 	if (c->opt[O_DATE] && ledger_parse_date(c->opt[O_DATE], &date) != 0)
 		die(c, "bad date %s: use YYYY-MM-DD", c->opt[O_DATE]);
-	if (c->opt[O_MEMO] && (strlen(c->opt[O_MEMO]) > NUSA_TEXT_MAX))
-		die(c, "memo longer than %d bytes", NUSA_TEXT_MAX);
-	if (type == POST_REVERSE) {
-		if (c->argc != 2)
-			die(c, "usage: post reverse ENTRY_ID");
-		if (nusa_unhex(orig, sizeof(orig), c->argv[1]) != 0)
-			die(c, "%s is not an entry id (64 hex digits)",
-			    c->argv[1]);
-		if (begin(c, &t, STORE_WRITE, 1) != 0)
-			return EXIT_FAILURE;
-		rc = ledger_reverse(t, c->k, orig, c->opt[O_MEMO], date, id);
-		if (rc == -NUSA_ENOTFOUND) {
-			store_abort(t);
-			return fail(c, "no posting %s here", c->argv[1]);
-		}
-		if (rc == -NUSA_EEXIST) {
-			store_abort(t);
-			return fail(c, "%s is reversed already or is itself a "
-			    "reversal", c->argv[1]);
-		}
-		if (rc == -NUSA_EFUNDS) {
-			store_abort(t);
-			return fail(c, "refused: the reversal would take a "
-			    "balance below zero");
-		}
-		if (rc)
-			return aborted(c, t, NULL, rc);
-		if (commit(c, t) != 0)
-			return EXIT_FAILURE;
-		printf("reversed %s\nentry %s\n", c->argv[1],
-		    nusa_hex(hex, id, NUSA_HASH_LEN));
-		return 0;
-	}
+	check_text(c, "the memo", c->opt[O_MEMO], 0);
+	if (type == POST_REVERSE)
+		return post_reverse(c, date);
 	if (c->argc != (type == POST_TRANSFER ? 4 : 3))
 		die(c, type == POST_TRANSFER ?
-		    "usage: post transfer FROM TO AMOUNT" :
-		    "usage: post %s ACCOUNT AMOUNT", c->argv[0]);
+		    "usage: nusactl post transfer FROM TO AMOUNT" :
+		    "usage: nusactl post %s ACCOUNT AMOUNT", c->argv[0]);
 	acct = c->argv[1];
-	if (type == POST_TRANSFER)
+	check_id(c, "account", acct);
+	if (type == POST_TRANSFER) {
 		acct2 = c->argv[2];
+		check_id(c, "account", acct2);
+		if (strcmp(acct, acct2) == 0)
+			die(c, "a transfer needs two different accounts");
+	}
 	parse_amount(c, c->argv[c->argc - 1], &amount);
 	if (begin(c, &t, STORE_WRITE, 1) != 0)
 		return EXIT_FAILURE;
 	rc = ledger_post(t, c->k, type, acct, acct2, amount, c->opt[O_MEMO],
 	    date, id);
-	if (rc == -NUSA_ENOTFOUND && acct2 && account_exists(t, acct))
+	if (rc == -NUSA_ENOTFOUND && acct2 &&
+	    ledger_account_type_of(t, acct) > 0)
 		acct = acct2;	/* it is the second account that is missing */
 	if (rc)
 		return post_failed(c, t, rc, acct, amount);
-	state_balance(t, acct, &bal);
+	if ((rc = state_balance(t, acct, &bal)) != 0 ||
+	    (acct2 && (rc = state_balance(t, acct2, &bal2)) != 0))
+		return aborted(c, t, NULL, rc);
 	if (commit(c, t) != 0)
 		return EXIT_FAILURE;
 	printf("posted %s %" PRId64 " %s\n", c->argv[0], amount, acct);
 	printf("entry %s\n", nusa_hex(hex, id, NUSA_HASH_LEN));
 	printf("balance %s %" PRId64 "\n", acct, bal);
+	if (acct2)
+		printf("balance %s %" PRId64 "\n", acct2, bal2);
 	return 0;
 }
 
@@ -709,45 +768,35 @@ print_balance(const char *acct, size_t n, int64_t bal, void *ctx)
 }
 
 static int
+each_balance(struct store_txn *t, struct listctx *l)
+{
+	return state_balances_each(t, print_balance, l);
+}
+
+static int
 cmd_balance(struct ctl *c)
 {
-	struct listctx l = { .c = c };
+	const char *a = c->argv[0];
 	struct store_txn *t;
 	int64_t bal;
-	int rc;
+	int rc, known;
 
+	if (c->argc == 0)
+		return run_list(c, 0, each_balance, "no postings yet");
 	if (begin(c, &t, STORE_READ, 0) != 0)
 		return EXIT_FAILURE;
-	if (c->argc == 1) {
-		const char *a = c->argv[0];
-
-		rc = state_balance(t, a, &bal);
-		if (rc == 0 && !account_exists(t, a) && bal == 0) {
-			store_abort(t);
-			return fail(c, "no account %s", a);
-		}
-		store_abort(t);
-		if (rc)
-			return fail(c, "%s", nusa_strerror(rc));
-		if (c->json)
-			json_out(json_pack("{s:s,s:I}", "account", a,
-			    "balance", (json_int_t)bal));
-		else
-			printf("%s %" PRId64 "\n", a, bal);
-		return 0;
-	}
-	if (c->json)
-		l.arr = json_array();
-	rc = state_balances_each(t, print_balance, &l);
+	rc = state_balance(t, a, &bal);
+	known = ledger_account_type_of(t, a) > 0;
 	store_abort(t);
-	if (rc) {
-		json_decref(l.arr);
+	if (rc)
 		return fail(c, "%s", nusa_strerror(rc));
-	}
-	if (l.arr)
-		json_out(l.arr);
-	else if (l.n == 0)
-		printf("no postings yet\n");
+	if (!known && bal == 0)
+		return fail(c, "no account %s", a);
+	if (c->json)
+		json_out(json_pack("{s:s,s:I}", "account", a, "balance",
+		    (json_int_t)bal));
+	else
+		printf("%s %" PRId64 "\n", a, bal);
 	return 0;
 }
 
@@ -818,29 +867,17 @@ list_fork(const struct state_fork *f, void *ctx)
 }
 
 static int
+each_conflict(struct store_txn *t, struct listctx *l)
+{
+	int rc = state_overdrafts_each(t, list_overdraft, l);
+
+	return rc ? rc : state_forks_each(t, list_fork, l);
+}
+
+static int
 cmd_conflicts(struct ctl *c)
 {
-	struct listctx l = { .c = c };
-	struct store_txn *t;
-	int rc;
-
-	if (begin(c, &t, STORE_READ, 0) != 0)
-		return EXIT_FAILURE;
-	if (c->json)
-		l.arr = json_array();
-	rc = state_overdrafts_each(t, list_overdraft, &l);
-	if (rc == 0)
-		rc = state_forks_each(t, list_fork, &l);
-	store_abort(t);
-	if (rc) {
-		json_decref(l.arr);
-		return fail(c, "%s", nusa_strerror(rc));
-	}
-	if (l.arr)
-		json_out(l.arr);
-	else if (l.n == 0)
-		printf("no conflicts\n");
-	return 0;
+	return run_list(c, 0, each_conflict, "no conflicts");
 }
 
 /* One line (or object) describing what an entry does. */
@@ -935,26 +972,15 @@ log_item(const struct store_item *it, void *ctx)
 }
 
 static int
+each_log(struct store_txn *t, struct listctx *l)
+{
+	return store_log_each(t, log_item, l);
+}
+
+static int
 cmd_log(struct ctl *c)
 {
-	struct listctx l = { .c = c };
-	struct store_txn *t;
-	int rc;
-
-	if (begin(c, &t, STORE_READ, 0) != 0)
-		return EXIT_FAILURE;
-	l.t = t;
-	if (c->json)
-		l.arr = json_array();
-	rc = store_log_each(t, log_item, &l);
-	store_abort(t);
-	if (rc) {
-		json_decref(l.arr);
-		return fail(c, "%s", nusa_strerror(rc));
-	}
-	if (l.arr)
-		json_out(l.arr);
-	return 0;
+	return run_list(c, 0, each_log, NULL);
 }
 
 static int
@@ -973,25 +999,15 @@ vector_item(const uint8_t *author, uint64_t seq, void *ctx)
 }
 
 static int
+each_vector(struct store_txn *t, struct listctx *l)
+{
+	return store_vector_each(t, vector_item, l);
+}
+
+static int
 cmd_vector(struct ctl *c)
 {
-	struct listctx l = { .c = c };
-	struct store_txn *t;
-	int rc;
-
-	if (begin(c, &t, STORE_READ, 0) != 0)
-		return EXIT_FAILURE;
-	if (c->json)
-		l.arr = json_object();
-	rc = store_vector_each(t, vector_item, &l);
-	store_abort(t);
-	if (rc) {
-		json_decref(l.arr);
-		return fail(c, "%s", nusa_strerror(rc));
-	}
-	if (l.arr)
-		json_out(l.arr);
-	return 0;
+	return run_list(c, 1, each_vector, NULL);
 }
 
 static int
@@ -1054,14 +1070,39 @@ cmd_verify(struct ctl *c)
 
 /* --- bundles ------------------------------------------------------------ */
 
+/* Parses "DEVICE_ID SEQ" with nothing else on the line but blanks. */
+static int
+parse_vector_line(char *line, uint8_t pk[NUSA_KEY_LEN], uint64_t *seq)
+{
+	char *p = line + strspn(line, " \t"), *end;
+	size_t n = strcspn(p, " \t");
+	unsigned long long v;
+
+	if (n != 2 * NUSA_KEY_LEN)
+		return -NUSA_EMALFORMED;
+	p[n] = '\0';
+	if (nusa_unhex(pk, NUSA_KEY_LEN, p) != 0)
+		return -NUSA_EMALFORMED;
+	p += n + 1;
+	p += strspn(p, " \t");
+	if (*p < '0' || *p > '9')
+		return -NUSA_EMALFORMED;
+	errno = 0;
+	v = strtoull(p, &end, 10);
+	if (errno || end[strspn(end, " \t\r\n")] != '\0')
+		return -NUSA_EMALFORMED;
+	*seq = v;
+	return 0;
+}
+
 /* Reads a version vector: the output of `nusactl vector`, with or without
  * --json. */
 static int
 read_vector(struct ctl *c, const char *path, struct vector **out)
 {
-	char line[256], hexa[HEXKEY + 1];
+	char line[256];
 	uint8_t pk[NUSA_KEY_LEN];
-	unsigned long long seq;
+	uint64_t seq;
 	struct vector *v;
 	json_error_t jerr;
 	json_t *j, *val;
@@ -1075,8 +1116,11 @@ read_vector(struct ctl *c, const char *path, struct vector **out)
 		fclose(f);
 		return fail(c, "out of memory");
 	}
-	while ((ch = fgetc(f)) == ' ' || ch == '\n' || ch == '\t')
-		;
+	/* Skip a byte order mark an editor may add; f may be a pipe. */
+	if ((ch = fgetc(f)) == 0xef && fgetc(f) == 0xbb && fgetc(f) == 0xbf)
+		ch = fgetc(f);
+	while (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t')
+		ch = fgetc(f);
 	ungetc(ch, f);
 	if (ch == '{') {
 		if ((j = json_loadf(f, 0, &jerr)) == NULL ||
@@ -1105,8 +1149,7 @@ read_vector(struct ctl *c, const char *path, struct vector **out)
 			lineno++;
 			if (line[strspn(line, " \t\r\n")] == '\0')
 				continue;
-			if (sscanf(line, "%65s %llu", hexa, &seq) != 2 ||
-			    nusa_unhex(pk, sizeof(pk), hexa) != 0)
+			if (parse_vector_line(line, pk, &seq) != 0)
 				rc = fail(c, "%s: line %d: want DEVICE_ID SEQ",
 				    path, lineno);
 			else if (vector_set(v, pk, seq) != 0)
@@ -1174,6 +1217,10 @@ cmd_bundle_export(struct ctl *c)
 		return fail(c, "%s: %s", path, nusa_strerror(rc));
 	fprintf(to_stdout ? stderr : stdout, "exported %" PRIu64 " entries in "
 	    "%" PRIu64 " batches to %s\n", st.entries, st.batches, path);
+	if (st.skipped)
+		fprintf(stderr, "nusactl: bundle export: %" PRIu64 " entries "
+		    "held back: no signature vouches for them here yet\n",
+		    st.skipped);
 	return 0;
 }
 
@@ -1198,6 +1245,7 @@ cmd_bundle_import(struct ctl *c)
 	const char *path = c->argv[0];
 	struct bundle_fault where;
 	struct bundle_stats st;
+	char hex[HEXKEY];
 	FILE *f;
 	int rc, joining;
 
@@ -1218,8 +1266,9 @@ cmd_bundle_import(struct ctl *c)
 		    path);
 	if (rc == -NUSA_EUNENROLLED && joining)
 		return fail(c, "%s: the bundle does not enrol this box; ask an "
-		    "admin to run: nusactl enrol DEVICE_ID --role clerk, then "
-		    "export a new bundle; nothing imported", path);
+		    "admin to run: nusactl enrol %s --role clerk, then export "
+		    "a new bundle; nothing imported", path,
+		    hex_key(hex, c->k->pk));
 	if (rc == -NUSA_ETRUNCATED)
 		return fail(c, "%s: truncated after batch %" PRIu64 " (%" PRIu64
 		    " entries imported); the rest is missing", path,
@@ -1294,8 +1343,11 @@ cmd_import(struct ctl *c)
 	fclose(f);
 	if (rc) {
 		store_abort(t);
-		return fail(c, "%s: line %" PRIu64 ": %s: %s; nothing imported",
-		    c->argv[1], err.line, err.what, nusa_strerror(rc));
+		if (err.line == 0)
+			return fail(c, "%s: %s; nothing imported", c->argv[1],
+			    err.what);
+		return fail(c, "%s: line %" PRIu64 ": %s; nothing imported",
+		    c->argv[1], err.line, err.what);
 	}
 	if (commit(c, t) != 0)
 		return EXIT_FAILURE;
@@ -1386,6 +1438,23 @@ cmd_help(struct ctl *c)
 	return 0;
 }
 
+/* Prints the commands whose first word is word ("member --help").
+ * Returns how many it printed. */
+static int
+group_help(const char *word)
+{
+	size_t i, n = strlen(word), found = 0;
+
+	for (i = 0; i < NCOMMANDS; i++)
+		if (strncmp(commands[i].name, word, n) == 0 &&
+		    commands[i].name[n] == ' ') {
+			printf("  nusactl %s\n      %s\n", commands[i].usage,
+			    commands[i].help);
+			found++;
+		}
+	return (int)found;
+}
+
 /* Matches argv against a command's words; returns how many it used. */
 static int
 match(const struct command *cmd, int argc, char **argv)
@@ -1448,7 +1517,8 @@ parse_opts(struct ctl *c, const struct command *cmd, int argc, char **argv)
 	}
 	c->json = c->opt[O_JSON] != NULL;
 	if (c->argc < cmd->min_args || c->argc > cmd->max_args)
-		die(c, "usage: nusactl %s", cmd->usage);
+		die(c, "usage: nusactl %.*s", (int)strcspn(cmd->usage, "\n"),
+		    cmd->usage);
 }
 
 int
@@ -1473,6 +1543,8 @@ main(int argc, char **argv)
 			c.dir = argv[1];
 			argv += 2;
 			argc -= 2;
+		} else if (strcmp(argv[0], "-d") == 0) {
+			die(&c, "-d needs the box's data directory");
 		} else if (strncmp(argv[0], "-d", 2) == 0 && argv[0][2]) {
 			c.dir = argv[0] + 2;
 			argv++;
@@ -1488,6 +1560,9 @@ main(int argc, char **argv)
 	for (i = 0; i < NCOMMANDS && cmd == NULL; i++)
 		if ((used = match(&commands[i], argc, argv)) > 0)
 			cmd = &commands[i];
+	if (cmd == NULL && argc > 1 && strcmp(argv[1], "--help") == 0 &&
+	    group_help(argv[0]))
+		return 0;
 	if (cmd == NULL) {
 		c.cmd = argv[0];
 		die(&c, "unknown command");

@@ -62,6 +62,15 @@ expect 2 "$N" -d A balance --bogus
 expect 0 "$N" --help
 grep -q 'bundle export' out.txt || die "help lists commands"
 expect 1 "$N" -d "$tmp/nobox" member list
+expect 0 "$N" -d A member --help
+grep -q 'member set' out.txt || die "member --help lists member commands"
+expect 2 "$N" -d A post transfer A001 A001 5
+expect 2 "$N" -d A post deposit A001 150.000
+expect 2 "$N" -d A member add M009 --name "$(printf 'bad\377')"
+expect 2 "$N" -d A member set M001 name=
+expect 2 "$N" -d A member set M001 Phone=1
+expect 2 "$N" -d
+expect 0 "$N" -d B verify
 
 # --- members, accounts, postings -----------------------------------------
 expect 0 "$N" -d A member add M001 --name "Siti Aminah" --village Labuan
@@ -115,6 +124,8 @@ grep -q 'does not enrol this box' err.txt || die "join message"
 "$N" -d B id | grep -q '^network none$' || die "B joined without enrolment"
 ok
 expect 0 "$N" -d A enrol "$B" --role clerk
+expect 0 "$N" -d A enrol "$B" --role clerk
+grep -q 'already enrolled as clerk' out.txt || die "re-enrol is a no-op"
 "$N" -d A bundle export a.nusa >/dev/null
 expect 0 "$N" -d B bundle import a.nusa
 "$N" -d B id | grep -q '^role clerk$' || die "B not a clerk"
@@ -127,6 +138,10 @@ expect 0 "$N" -d B post deposit A001 5000
 grep -q '^exported 1 entries' out.txt || die "--for carries only the delta"
 expect 0 "$N" -d A bundle import b.nusa
 [ "$(digest A)" = "$(digest B)" ] || die "digests differ after --for"
+printf '%s -1\n' "$B" >bad.vec
+expect 1 "$N" -d B bundle export b3.nusa --for bad.vec
+printf '%s 3junk\n' "$B" >bad.vec
+expect 1 "$N" -d B bundle export b3.nusa --for bad.vec
 "$N" -d A vector --json >a.json
 "$N" -d B bundle export b2.nusa --for a.json | grep -q '^exported 0 entries' ||
 	die "--for with a JSON vector"
@@ -190,6 +205,8 @@ expect 0 "$N" -d B post deposit A001 99
 before=$(balance A A001)
 expect 0 "$N" -d A bundle import b.nusa
 grep -q 'revoked devices dropped' out.txt || die "revoked entries dropped"
+expect 1 "$N" -d A enrol "$B" --role clerk
+grep -q 'new key' err.txt || die "enrolling a revoked device"
 [ "$(balance A A001)" = "$before" ] || die "revoked entry counted"
 expect 0 "$N" -d B bundle import a.nusa
 [ "$(balance B A001)" = "$before" ] || die "revoked entry counted at B"
@@ -255,6 +272,14 @@ expect 0 "$N" -d K2 import postings books2/postings.csv
 "$N" -d K2 balance >b2.txt
 cmp -s b1.txt b2.txt || die "export/import round trip changed balances"
 ok
+expect 1 "$N" -d K import postings books2/postings.csv
+grep -q 'already in these books' err.txt || die "re-import of an export"
+printf '\357\273\277ID,Name,Village\r\nM7001,"Siti",Labuan\r\n\r\nM7002,Budi,,\r\n' >crlf.csv
+expect 1 "$N" -d K2 import members crlf.csv
+grep -q 'line 4: 4 cells' err.txt || die "line numbers count blank lines"
+printf '\357\273\277ID,Name,Village\r\nM7001,"Siti",Labuan\r\n' >crlf.csv
+expect 0 "$N" -d K2 import members crlf.csv
+"$N" -d K2 member list | grep -q 'M7001 *Siti *Labuan' || die "BOM/CRLF import"
 "$N" -d K export json | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
