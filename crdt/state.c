@@ -795,18 +795,20 @@ state_overdrafts_each(struct store_txn *t,
 	return from_fn ? rc : store_mdb_err(rc);
 }
 
-int
-state_forks_each(struct store_txn *t,
-    int (*fn)(const struct state_fork *f, void *ctx), void *ctx)
+/* Calls fn for every key of a dupsort table of 32-byte ids that holds
+ * more than one id, with the ids gathered. */
+static int
+dup_groups_each(struct store_txn *t, int dbi, size_t keylen,
+    int (*fn)(const MDB_val *k, const struct idvec *iv, void *ctx),
+    void *ctx)
 {
-	struct state_fork f;
 	struct idvec iv = { 0 };
 	MDB_cursor *c;
 	MDB_val k, v, dk, dv;
 	size_t n;
 	int rc, op = MDB_FIRST, from_fn = 0;
 
-	if ((rc = mdb_cursor_open(t->txn, DBI(t, DB_FEEDS), &c)) != 0)
+	if ((rc = mdb_cursor_open(t->txn, DBI(t, dbi), &c)) != 0)
 		return store_mdb_err(rc);
 	while ((rc = mdb_cursor_get(c, &k, &v, op)) == 0) {
 		op = MDB_NEXT_NODUP;
@@ -814,7 +816,7 @@ state_forks_each(struct store_txn *t,
 			break;
 		if (n < 2)
 			continue;
-		if (k.mv_size != FEED_KEY_LEN) {
+		if (k.mv_size != keylen) {
 			rc = -NUSA_ECORRUPT;
 			break;
 		}
@@ -828,11 +830,7 @@ state_forks_each(struct store_txn *t,
 			if ((rc = idvec_push(&iv, dv.mv_data)) != 0)
 				goto out;
 		} while (mdb_cursor_get(c, &dk, &dv, MDB_NEXT_DUP) == 0);
-		f.author = k.mv_data;
-		f.seq = codec_rd64((const uint8_t *)k.mv_data + NUSA_KEY_LEN);
-		f.nids = iv.n;
-		f.ids = (const uint8_t (*)[NUSA_HASH_LEN])iv.v;
-		if ((rc = fn(&f, ctx)) != 0) {
+		if ((rc = fn(&k, &iv, ctx)) != 0) {
 			from_fn = 1;
 			break;
 		}
@@ -843,4 +841,57 @@ out:
 	if (from_fn)
 		return rc;
 	return rc == MDB_NOTFOUND ? 0 : store_mdb_err(rc);
+}
+
+/* The typed callback behind a dup_groups_each() adapter. */
+struct group_fn {
+	int (*fork)(const struct state_fork *f, void *ctx);
+	int (*reversals)(const struct state_reversals *r, void *ctx);
+	void *ctx;
+};
+
+static int
+fork_group(const MDB_val *k, const struct idvec *iv, void *ctx)
+{
+	const struct group_fn *g = ctx;
+	struct state_fork f = {
+		.author = k->mv_data,
+		.seq = codec_rd64((const uint8_t *)k->mv_data + NUSA_KEY_LEN),
+		.nids = iv->n,
+		.ids = (const uint8_t (*)[NUSA_HASH_LEN])iv->v,
+	};
+
+	return g->fork(&f, g->ctx);
+}
+
+int
+state_forks_each(struct store_txn *t,
+    int (*fn)(const struct state_fork *f, void *ctx), void *ctx)
+{
+	struct group_fn g = { .fork = fn, .ctx = ctx };
+
+	return dup_groups_each(t, DB_FEEDS, FEED_KEY_LEN, fork_group, &g);
+}
+
+static int
+reversal_group(const MDB_val *k, const struct idvec *iv, void *ctx)
+{
+	const struct group_fn *g = ctx;
+	struct state_reversals r = {
+		.posting = k->mv_data,
+		.nids = iv->n,
+		.ids = (const uint8_t (*)[NUSA_HASH_LEN])iv->v,
+	};
+
+	return g->reversals(&r, g->ctx);
+}
+
+int
+state_double_reversals_each(struct store_txn *t,
+    int (*fn)(const struct state_reversals *r, void *ctx), void *ctx)
+{
+	struct group_fn g = { .reversals = fn, .ctx = ctx };
+
+	return dup_groups_each(t, DB_REVERSALS, NUSA_HASH_LEN,
+	    reversal_group, &g);
 }

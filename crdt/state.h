@@ -112,4 +112,16 @@ struct state_fork {
 int state_forks_each(struct store_txn *t,
     int (*fn)(const struct state_fork *f, void *ctx), void *ctx);
 
+/* A posting reversed more than once: two boxes corrected the same mistake
+ * while offline, so the correction counts twice. ids lists the
+ * reversals; one of them should itself be reversed. */
+struct state_reversals {
+	const uint8_t *posting;
+	size_t nids;
+	const uint8_t (*ids)[NUSA_HASH_LEN];
+};
+
+int state_double_reversals_each(struct store_txn *t,
+    int (*fn)(const struct state_reversals *r, void *ctx), void *ctx);
+
 #endif

@@ -867,11 +867,33 @@ list_fork(const struct state_fork *f, void *ctx)
 }
 
 static int
+list_reversals(const struct state_reversals *r, void *ctx)
+{
+	struct listctx *l = ctx;
+	char hex[2 * NUSA_HASH_LEN + 1];
+
+	l->n++;
+	nusa_hex(hex, r->posting, NUSA_HASH_LEN);
+	if (l->arr) {
+		json_array_append_new(l->arr, json_pack("{s:s,s:s,s:o}",
+		    "kind", "double-reversal", "posting", hex, "entries",
+		    json_ids(r->ids, r->nids)));
+		return 0;
+	}
+	printf("double reversal of %s: corrected %zu times on different "
+	    "boxes; reverse all but one\n", hex, r->nids);
+	print_ids(r->ids, r->nids);
+	return 0;
+}
+
+static int
 each_conflict(struct store_txn *t, struct listctx *l)
 {
 	int rc = state_overdrafts_each(t, list_overdraft, l);
 
-	return rc ? rc : state_forks_each(t, list_fork, l);
+	if (rc == 0)
+		rc = state_forks_each(t, list_fork, l);
+	return rc ? rc : state_double_reversals_each(t, list_reversals, l);
 }
 
 static int

@@ -771,6 +771,88 @@ test_overdraft(void **state)
 	key_free(&root);
 }
 
+static int
+note_reversals(const struct state_reversals *r, void *ctx)
+{
+	struct od *od = ctx;
+	size_t i;
+
+	od->n++;
+	od->nids = r->nids;
+	for (i = 0; i < r->nids && i < 4; i++)
+		memcpy(od->ids[i], r->ids[i], NUSA_HASH_LEN);
+	return 0;
+}
+
+static void
+double_reversals_of(struct store *s, struct od *od)
+{
+	struct store_txn *t;
+
+	memset(od, 0, sizeof(*od));
+	assert_int_equal(store_begin(s, &t, STORE_READ), 0);
+	assert_int_equal(state_double_reversals_each(t, note_reversals, od),
+	    0);
+	store_abort(t);
+}
+
+/* Two offline boxes reverse the same mistaken deposit: both reversals
+ * count (they happened), and every replica lists the same pair. */
+static void
+test_double_reversal(void **state)
+{
+	struct world *w = *state;
+	uint8_t dep[NUSA_HASH_LEN], r1[NUSA_HASH_LEN], r2[NUSA_HASH_LEN];
+	struct store *office, *field;
+	struct key *root, *clerk = w->k[1];
+	struct store_txn *t;
+	struct od o0, o1;
+
+	office = testutil_store(w->dir, "office", &root);
+	assert_int_equal(store_begin(office, &t, STORE_WRITE), 0);
+	assert_int_equal(ledger_enrol(t, root, clerk->pk, ROLE_CLERK), 0);
+	assert_int_equal(ledger_member_add(t, root, "m1", "Siti", NULL), 0);
+	assert_int_equal(ledger_account_open(t, root, "s1", "m1", "sukarela"),
+	    0);
+	assert_int_equal(ledger_post(t, root, POST_DEPOSIT, "s1", NULL, 1000,
+	    NULL, 20240301, NULL), 0);
+	assert_int_equal(ledger_post(t, root, POST_DEPOSIT, "s1", NULL, 300,
+	    NULL, 20240301, dep), 0);
+	assert_int_equal(store_commit(t), 0);
+	field = testutil_store(w->dir, "field", NULL);
+	sync_bundle(office, field, clerk->pk);
+
+	assert_int_equal(store_begin(office, &t, STORE_WRITE), 0);
+	assert_int_equal(ledger_reverse(t, root, dep, "salah", 20240302, r1),
+	    0);
+	assert_int_equal(ledger_reverse(t, root, dep, NULL, 20240302, NULL),
+	    -NUSA_EEXIST);
+	assert_int_equal(store_commit(t), 0);
+	assert_int_equal(store_begin(field, &t, STORE_WRITE), 0);
+	assert_int_equal(ledger_reverse(t, clerk, dep, NULL, 20240302, r2), 0);
+	assert_int_equal(store_commit(t), 0);
+	double_reversals_of(office, &o0);
+	assert_int_equal(o0.n, 0);
+
+	sync_bundle(field, office, root->pk);
+	sync_bundle(office, field, clerk->pk);
+	assert_int_equal(tf_balance(office, "s1"), 700);
+	double_reversals_of(office, &o0);
+	double_reversals_of(field, &o1);
+	assert_int_equal(o0.n, 1);
+	assert_int_equal(o1.n, 1);
+	assert_int_equal(o0.nids, 2);
+	assert_memory_equal(o0.ids, o1.ids, 2 * NUSA_HASH_LEN);
+	assert_true(memcmp(o0.ids[0], r1, NUSA_HASH_LEN) == 0 ||
+	    memcmp(o0.ids[1], r1, NUSA_HASH_LEN) == 0);
+	assert_true(memcmp(o0.ids[0], r2, NUSA_HASH_LEN) == 0 ||
+	    memcmp(o0.ids[1], r2, NUSA_HASH_LEN) == 0);
+	same_digest(office, field);
+	store_close(office);
+	store_close(field);
+	key_free(&root);
+}
+
 int
 main(void)
 {
@@ -781,6 +863,7 @@ main(void)
 		T(test_tombstone),
 		T(test_iterators),
 		T(test_overdraft),
+		T(test_double_reversal),
 #undef T
 	};
 
