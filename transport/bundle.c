@@ -18,6 +18,13 @@ static const char bundle_magic[8] = { 'N', 'U', 'S', 'A', 'B', 'N', 'D',
  * restores. */
 #define IMPORT_GROUP 64
 
+/* Within a batch, every entry after the first leaves out the bytes of its
+ * body that the chain implies: network and author (as the first entry's),
+ * seq (one more) and prev (the id of the entry before). */
+#define CHAIN_FROM    2		/* offset of the network id in a body */
+#define CHAIN_TO      106	/* offset of the clock, after prev */
+#define CHAIN_IMPLIED (CHAIN_TO - CHAIN_FROM)
+
 #define TAG_BATCH 'B'
 #define TAG_END	  'E'
 
@@ -54,6 +61,21 @@ put_be(FILE *out, uint64_t v, int bytes)
 	return fwrite(b, 1, (size_t)bytes, out) == (size_t)bytes ? 0 : -EIO;
 }
 
+int
+bundle_put_entry(FILE *out, const uint8_t *body, size_t len, int first)
+{
+	if (len < ENTRY_HEADER_LEN)
+		return -NUSA_EMALFORMED;
+	if (first)
+		return put_be(out, len, 4) != 0 ||
+		    fwrite(body, 1, len, out) != len ? -EIO : 0;
+	if (put_be(out, len - CHAIN_IMPLIED, 4) != 0 ||
+	    fwrite(body, 1, CHAIN_FROM, out) != CHAIN_FROM ||
+	    fwrite(body + CHAIN_TO, 1, len - CHAIN_TO, out) != len - CHAIN_TO)
+		return -EIO;
+	return 0;
+}
+
 /* Writes the first n entries of run r as one batch and keeps the rest. */
 static int
 run_flush(struct exporter *x, struct run *r, size_t n)
@@ -71,9 +93,8 @@ run_flush(struct exporter *x, struct run *r, size_t n)
 		    i == n - 1 ? &sig : NULL);
 		if (rc)
 			return rc == -NUSA_ENOTFOUND ? -NUSA_ECORRUPT : rc;
-		if (put_be(x->out, len, 4) != 0 ||
-		    fwrite(body, 1, len, x->out) != len)
-			return -EIO;
+		if ((rc = bundle_put_entry(x->out, body, len, i == 0)) != 0)
+			return rc;
 	}
 	if (sig == NULL)
 		return -NUSA_ECORRUPT;
@@ -329,12 +350,26 @@ bundle_reader_network(const struct bundle_reader *r)
 	return r->network;
 }
 
+/* Fills in the implied bytes of body, whose first CHAIN_FROM bytes were
+ * read CHAIN_IMPLIED bytes too far on, from its predecessor prev. */
+static void
+chain_restore(const uint8_t *prev, size_t prev_len, uint8_t *body)
+{
+	uint8_t id[NUSA_HASH_LEN];
+
+	memmove(body, body + CHAIN_IMPLIED, CHAIN_FROM);
+	memcpy(body + CHAIN_FROM, prev + CHAIN_FROM, 66 - CHAIN_FROM);
+	codec_be64(body + 66, codec_rd64(prev + 66) + 1);
+	entry_id(id, prev, prev_len);
+	memcpy(body + 74, id, NUSA_HASH_LEN);
+}
+
 int
 bundle_reader_next(struct bundle_reader *r, struct store_batch *b)
 {
 	uint64_t count, len, total = 0, entries, batches;
 	uint8_t *nb;
-	size_t i, off = 0;
+	size_t i, off = 0, prev = 0, skip;
 	int tag, rc;
 
 	tag = fgetc(r->in);
@@ -358,10 +393,14 @@ bundle_reader_next(struct bundle_reader *r, struct store_batch *b)
 	for (i = 0; i < count; i++) {
 		if ((rc = read_be(r->in, &len, 4)) != 0)
 			return rc;
-		if (len < ENTRY_HEADER_LEN || len > ENTRY_BODY_MAX)
+		/* After the first, entries come without what the chain
+		 * implies; restore it so the body verifies as sent. */
+		skip = i ? CHAIN_IMPLIED : 0;
+		if (len > ENTRY_BODY_MAX - skip ||
+		    len < ENTRY_HEADER_LEN - skip)
 			return -NUSA_EMALFORMED;
 		/* Grow only as far as the bytes that actually arrive. */
-		total = off + len;
+		total = off + skip + len;
 		if (total > r->cap) {
 			size_t cap = r->cap ? r->cap : 16384;
 
@@ -372,9 +411,13 @@ bundle_reader_next(struct bundle_reader *r, struct store_batch *b)
 			r->buf = nb;
 			r->cap = cap;
 		}
-		if ((rc = read_full(r->in, r->buf + off, len)) != 0)
+		if ((rc = read_full(r->in, r->buf + off + skip, len)) != 0)
 			return rc;
-		r->lens[i] = len;
+		if (i)
+			chain_restore(r->buf + prev, r->lens[i - 1],
+			    r->buf + off);
+		r->lens[i] = skip + len;
+		prev = off;
 		off = total;
 	}
 	for (i = 0, off = 0; i < count; off += r->lens[i], i++)

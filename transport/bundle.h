@@ -9,6 +9,11 @@
  *   batch   'B' u16 count (1..NUSA_BATCH_MAX), count x (u32 len, body),
  *           signature[64]
  *   end     'E' u64 entries, u32 batches
+ *
+ * In a batch, bodies after the first leave out the 104 bytes the chain
+ * implies (network, author, seq, prev: bytes 2..105 of the body); the
+ * reader restores them from the entry before, and the signature then
+ * verifies the restored bodies exactly as sent.
  */
 #ifndef NUSA_BUNDLE_H
 #define NUSA_BUNDLE_H
@@ -57,6 +62,11 @@ struct bundle_fault {
 int bundle_import(struct store *s, FILE *in,
     const uint8_t self[NUSA_KEY_LEN], struct bundle_stats *st,
     struct bundle_fault *where);
+
+/* Writes one entry of a batch as bundles carry it: u32 length and the
+ * body, whole if first, else without the bytes the chain implies.
+ * Returns 0, -NUSA_EMALFORMED or -EIO. */
+int bundle_put_entry(FILE *out, const uint8_t *body, size_t len, int first);
 
 struct bundle_reader;
 

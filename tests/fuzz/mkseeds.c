@@ -201,10 +201,9 @@ bw_batch(struct bwriter *bw, const uint8_t *const *bodies,
 
 	fputc('B', bw->out);
 	put_be(bw->out, n, 2);
-	for (i = 0; i < n; i++) {
-		put_be(bw->out, lens[i], 4);
-		fwrite(bodies[i], 1, lens[i], bw->out);
-	}
+	for (i = 0; i < n; i++)
+		check(bundle_put_entry(bw->out, bodies[i], lens[i], i == 0),
+		    "bundle_put_entry");
 	fwrite(sig, 1, NUSA_SIG_LEN, bw->out);
 	bw->entries += n;
 	bw->batches++;

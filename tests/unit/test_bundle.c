@@ -574,6 +574,17 @@ test_many_batches(void **state)
 	}
 	assert_int_equal(l.b[0].count, NUSA_BATCH_MAX);
 	assert_int_equal(total, count);
+	/* Only a batch's first entry carries network, author, seq and prev;
+	 * the others leave those 104 bytes to the chain. */
+	for (i = 0; i < l.nb; i++) {
+		size_t j;
+
+		assert_true(l.b[i].len[0] >= ENTRY_HEADER_LEN);
+		for (j = 1; j < l.b[i].count; j++)
+			assert_true(l.b[i].len[j] + 104 >= ENTRY_HEADER_LEN &&
+			    l.b[i].len[j] < ENTRY_HEADER_LEN);
+	}
+	assert_true(m.len < count * 80);
 
 	s = testutil_store(n->dir, "s", NULL);
 	assert_int_equal(import_mem(s, m.buf, m.len, n->clerk->pk, &st, NULL),
