@@ -136,6 +136,7 @@ build/bench_ingest: build/obj/bench/bench_ingest.o $(LIB_OBJS)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS)
 
 bench: build/bench_ingest
+	build/bench_ingest $$(($(BENCH_ENTRIES) / 10))
 	build/bench_ingest $(BENCH_ENTRIES)
 
 demo: deps build/nusactl

@@ -52,10 +52,11 @@ struct bundle_fault {
 
 /* Imports a bundle into s: a batch is stored whole or not at all (a
  * nested transaction), and batches before a bad one stay. Commits are
- * grouped (IMPORT_GROUP batches), so a crash mid-import keeps a prefix of
+ * grouped (IMPORT_GROUP entries), so a crash mid-import keeps a prefix of
  * the batches; importing again completes it. If s has
  * no network yet, it joins the bundle's network only if the bundle enrols
- * self (the box's own key); then the whole import is one transaction.
+ * self (the box's own key): until the batch that does, nothing is
+ * committed, and a bundle that never does leaves s as it was.
  * Returns 0, -NUSA_EVERSION, -NUSA_ENETWORK, -NUSA_ETRUNCATED,
  * -NUSA_EMALFORMED, -NUSA_EUNENROLLED, or any store_ingest() error, with
  * *where set. */

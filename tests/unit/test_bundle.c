@@ -448,10 +448,11 @@ test_flipped_byte(void **state)
 			    n->root->pk, 0, d0);
 	}
 
-	/* A box joining by a broken bundle joins nothing. */
+	/* A box joining by a bundle broken before the batch that enrols it
+	 * joins nothing. */
 	store_close(fresh);
 	fresh = testutil_store(n->dir, "joiner", NULL);
-	off = l.b[1].body[2] + 120;
+	off = l.b[0].body[1] + 20;
 	m.buf[off] ^= 1;
 	assert_true(rc_is_rejection(import_mem(fresh, m.buf, m.len,
 	    n->clerk->pk, NULL, NULL)));
@@ -460,6 +461,16 @@ test_flipped_byte(void **state)
 	assert_int_equal(store_network(t, d1, NULL, 0), -NUSA_ENONET);
 	assert_int_equal(store_count(t), 0);
 	store_abort(t);
+
+	/* Broken after it, the box has joined and keeps the batches before
+	 * the bad one, as any member does. */
+	off = l.b[1].body[2] + 12;
+	m.buf[off] ^= 1;
+	assert_true(rc_is_rejection(import_mem(fresh, m.buf, m.len,
+	    n->clerk->pk, NULL, NULL)));
+	m.buf[off] ^= 1;
+	same_digest(fresh, t1);
+	assert_int_equal(tf_count(fresh), tf_count(t1));
 
 	/* Unharmed, it all goes in. */
 	assert_int_equal(import_mem(t1, m.buf, m.len, n->root->pk, NULL,
