@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include <csv.h>
 #include <jansson.h>
@@ -17,6 +16,7 @@
 #include "hlc.h"
 #include "ledger.h"
 #include "payload.h"
+#include "outfile.h"
 #include "state.h"
 #include "store.h"
 
@@ -689,29 +689,18 @@ csv_tables(struct store_txn *t, FILE *out, int table, int section)
 	}
 }
 
-/* Writes one table to path through path.tmp and a rename, so a reader
- * never sees half a file. */
+/* Writes one table to its own file, whole or not at all. */
 static int
 books_write_file(const char *path, struct store_txn *t, int table)
 {
-	char tmp[PATH_MAX];
-	FILE *f;
-	int rc;
+	struct outfile o;
+	int rc, crc;
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	if ((f = fopen(tmp, "w")) == NULL)
-		return -errno;
-	rc = csv_tables(t, f, table, 0);
-	if (rc == 0 && (fflush(f) != 0 || ferror(f)))
-		rc = -EIO;
-	if (fclose(f) != 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = -errno;
-	if (rc)
-		unlink(tmp);
-	return rc;
+	if ((rc = outfile_open(&o, path)) != 0)
+		return rc;
+	rc = csv_tables(t, o.f, table, 0);
+	crc = outfile_close(&o, rc == 0);
+	return rc ? rc : crc;
 }
 
 int

@@ -23,6 +23,7 @@
 #include "hlc.h"
 #include "key.h"
 #include "ledger.h"
+#include "outfile.h"
 #include "payload.h"
 #include "state.h"
 #include "store.h"
@@ -1191,12 +1192,11 @@ static int
 cmd_bundle_export(struct ctl *c)
 {
 	const char *path = c->argv[0];
-	char tmp[PATH_MAX];
 	struct bundle_stats st;
 	struct vector *have = NULL;
 	struct store_txn *t;
-	FILE *f;
-	int rc, to_stdout = strcmp(path, "-") == 0;
+	struct outfile o = { .f = stdout };
+	int rc, crc = 0, to_stdout = strcmp(path, "-") == 0;
 
 	if (c->opt[O_FOR] && read_vector(c, c->opt[O_FOR], &have) != 0)
 		return EXIT_FAILURE;
@@ -1204,39 +1204,18 @@ cmd_bundle_export(struct ctl *c)
 		vector_free(&have);
 		return EXIT_FAILURE;
 	}
-	/* Write beside the target and rename, so a pulled USB stick never
-	 * holds half a bundle under the final name. */
-	if (to_stdout) {
-		f = stdout;
-	} else {
-		if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >=
-		    sizeof(tmp)) {
-			store_abort(t);
-			vector_free(&have);
-			return fail(c, "%s: name too long", path);
-		}
-		if ((f = fopen(tmp, "wb")) == NULL) {
-			rc = errno;
-			store_abort(t);
-			vector_free(&have);
-			return fail(c, "%s: %s", tmp, strerror(rc));
-		}
+	if (!to_stdout && (rc = outfile_open(&o, path)) != 0) {
+		store_abort(t);
+		vector_free(&have);
+		return fail(c, "%s: %s", path, nusa_strerror(rc));
 	}
-	rc = bundle_export(t, f, have, &st);
+	rc = bundle_export(t, o.f, have, &st);
 	store_abort(t);
 	vector_free(&have);
-	if (!to_stdout) {
-		if (rc == 0 && (fflush(f) != 0 || fsync(fileno(f)) != 0))
-			rc = -errno;
-		if (fclose(f) != 0 && rc == 0)
-			rc = -errno;
-		if (rc == 0 && rename(tmp, path) != 0)
-			rc = -errno;
-		if (rc)
-			unlink(tmp);
-	}
-	if (rc)
-		return fail(c, "%s: %s", path, nusa_strerror(rc));
+	if (!to_stdout)
+		crc = outfile_close(&o, rc == 0);
+	if (rc || crc)
+		return fail(c, "%s: %s", path, nusa_strerror(rc ? rc : crc));
 	fprintf(to_stdout ? stderr : stdout, "exported %" PRIu64 " entries in "
 	    "%" PRIu64 " batches to %s\n", st.entries, st.batches, path);
 	if (st.skipped)
@@ -1313,28 +1292,27 @@ static int
 cmd_export(struct ctl *c)
 {
 	const char *fmt = c->argv[0], *out = c->opt[O_OUT];
+	struct outfile o = { .f = stdout };
 	struct store_txn *t;
 	struct stat sb;
-	FILE *f = stdout;
-	int rc, csv = strcmp(fmt, "csv") == 0, dir;
+	int rc, crc = 0, csv = strcmp(fmt, "csv") == 0, dir;
 
 	if (!csv && strcmp(fmt, "json") != 0)
 		die(c, "unknown format %s: use csv or json", fmt);
 	dir = out && csv && stat(out, &sb) == 0 && S_ISDIR(sb.st_mode);
 	if (begin(c, &t, STORE_READ, 0) != 0)
 		return EXIT_FAILURE;
-	if (out && !dir && (f = fopen(out, "w")) == NULL) {
-		rc = errno;
+	if (out && !dir && (rc = outfile_open(&o, out)) != 0) {
 		store_abort(t);
-		return fail(c, "%s: %s", out, strerror(rc));
+		return fail(c, "%s: %s", out, nusa_strerror(rc));
 	}
-	rc = csv ? books_export_csv(t, f, dir ? out : NULL) :
-	    books_export_json(t, f);
+	rc = csv ? books_export_csv(t, o.f, dir ? out : NULL) :
+	    books_export_json(t, o.f);
 	store_abort(t);
-	if (f != stdout && fclose(f) != 0 && rc == 0)
-		rc = -errno;
-	if (rc)
-		return fail(c, "%s", nusa_strerror(rc));
+	if (out && !dir)
+		crc = outfile_close(&o, rc == 0);
+	if (rc || crc)
+		return fail(c, "%s", nusa_strerror(rc ? rc : crc));
 	return 0;
 }
 

@@ -81,16 +81,6 @@ sync_to(struct store *from, struct store *to, const uint8_t *self)
 }
 
 static void
-same_digest(struct store *a, struct store *b)
-{
-	uint8_t da[NUSA_HASH_LEN], db[NUSA_HASH_LEN];
-
-	tf_digest(a, da);
-	tf_digest(b, db);
-	assert_memory_equal(da, db, NUSA_HASH_LEN);
-}
-
-static void
 no_fault(const uint8_t *id, const char *what, void *ctx)
 {
 	(void)id;
@@ -269,7 +259,7 @@ test_join_by_bundle(void **state)
 	assert_int_equal(st.added, count);
 	assert_int_equal(st.duplicates, 0);
 	assert_int_equal(tf_count(box), count);
-	same_digest(n->office, box);
+	tf_same_digest(n->office, box);
 	assert_int_equal(store_begin(box, &t, STORE_READ), 0);
 	assert_int_equal(store_network(t, id, name, sizeof(name)), 0);
 	assert_memory_equal(id, n->root->pk, NUSA_KEY_LEN);
@@ -284,7 +274,7 @@ test_join_by_bundle(void **state)
 	    &where), 0);
 	assert_int_equal(st.added, 0);
 	assert_int_equal(st.duplicates, count);
-	same_digest(n->office, box);
+	tf_same_digest(n->office, box);
 	mem_free(&m);
 	store_close(box);
 }
@@ -333,7 +323,7 @@ test_export_for_vector(void **state)
 	assert_int_equal(import_mem(n->office, m.buf, m.len, n->root->pk, &st,
 	    NULL), 0);
 	assert_int_equal(st.added, 1);
-	same_digest(n->office, box);
+	tf_same_digest(n->office, box);
 	mem_free(&m);
 	vector_free(&have);
 
@@ -421,7 +411,7 @@ test_flipped_byte(void **state)
 		assert_int_equal(where.batch, 2);
 	}
 	tf_digest(t1, d1);
-	same_digest(n->office, t1);
+	tf_same_digest(n->office, t1);
 
 	/* Every byte of every body and of the signature of batch 2. */
 	for (i = 0; i < l.b[1].count; i++)
@@ -469,13 +459,13 @@ test_flipped_byte(void **state)
 	assert_true(rc_is_rejection(import_mem(fresh, m.buf, m.len,
 	    n->clerk->pk, NULL, NULL)));
 	m.buf[off] ^= 1;
-	same_digest(fresh, t1);
+	tf_same_digest(fresh, t1);
 	assert_int_equal(tf_count(fresh), tf_count(t1));
 
 	/* Unharmed, it all goes in. */
 	assert_int_equal(import_mem(t1, m.buf, m.len, n->root->pk, NULL,
 	    NULL), 0);
-	same_digest(clerkbox, t1);
+	tf_same_digest(clerkbox, t1);
 	free(l.b);
 	mem_free(&m);
 	store_close(fresh);
@@ -506,7 +496,7 @@ test_truncated(void **state)
 	}
 	assert_int_equal(import_mem(s, m.buf, m.len, n->root->pk, NULL, NULL),
 	    0);
-	same_digest(n->office, s);
+	tf_same_digest(n->office, s);
 
 	/* Bytes after the end marker. */
 	m.buf = realloc(m.buf, m.len + 1);
@@ -603,7 +593,7 @@ test_many_batches(void **state)
 	assert_int_equal(st.added, count);
 	assert_int_equal(st.batches, l.nb);
 	assert_int_equal(tf_balance(s, "s1"), 6000);
-	same_digest(n->office, s);
+	tf_same_digest(n->office, s);
 	verify_clean(s);
 	free(l.b);
 	mem_free(&m);
@@ -649,7 +639,7 @@ test_relay(void **state)
 	    NULL), 0);
 	mem_free(&m);
 	vector_free(&have);
-	same_digest(n->office, b);
+	tf_same_digest(n->office, b);
 
 	/* B holds the clerk's entries mid-batch without signatures. */
 	assert_int_equal(store_begin(b, &t, STORE_READ), 0);
@@ -670,7 +660,7 @@ test_relay(void **state)
 	assert_int_equal(import_mem(c, m.buf, m.len, n->clerk->pk, &st, NULL),
 	    0);
 	assert_int_equal(st.added, tf_count(n->office));
-	same_digest(n->office, c);
+	tf_same_digest(n->office, c);
 	assert_int_equal(tf_balance(c, "s1"), 300 * 7 + 300 * 3);
 	verify_clean(c);
 	free(l.b);
@@ -712,7 +702,7 @@ test_recertified_admin(void **state)
 
 	fresh = testutil_store(n->dir, "fresh", NULL);
 	sync_to(n->office, fresh, n->root->pk);
-	same_digest(n->office, fresh);
+	tf_same_digest(n->office, fresh);
 	assert_int_equal(tf_balance(fresh, "s1"), 10);
 	store_close(fresh);
 	store_close(clerkbox);
@@ -757,7 +747,7 @@ test_relay_after_revocation(void **state)
 	z = testutil_store(n->dir, "z", NULL);
 	sync_to(y, z, root->pk);
 	assert_int_equal(tf_balance(z, "s1"), 600);
-	same_digest(y, z);
+	tf_same_digest(y, z);
 	verify_clean(z);
 	store_close(z);
 	store_close(y);

@@ -399,16 +399,6 @@ field_is(struct store *s, const char *key, const char *field,
 }
 
 static void
-same_digest(struct store *a, struct store *b)
-{
-	uint8_t da[NUSA_HASH_LEN], db[NUSA_HASH_LEN];
-
-	tf_digest(a, da);
-	tf_digest(b, db);
-	assert_memory_equal(da, db, NUSA_HASH_LEN);
-}
-
-static void
 test_lww(void **state)
 {
 	struct world *w = *state;
@@ -450,7 +440,7 @@ test_lww(void **state)
 	field_is(s1, "m1", "village", tie_winner);
 	field_is(s0, "m1", "phone", "0813");
 	field_is(s1, "m1", "phone", "0813");
-	same_digest(s0, s1);
+	tf_same_digest(s0, s1);
 	store_close(s0);
 	store_close(s1);
 }
@@ -515,7 +505,7 @@ test_tombstone(void **state)
 	field_is(s1, "m1", "name", NULL);
 	field_is(s0, "m1", "village", NULL);
 	field_is(s1, "m2", "name", "Budi");
-	same_digest(s0, s1);
+	tf_same_digest(s0, s1);
 
 	/* Listing shows the removed record as deleted, with its fields. */
 	assert_int_equal(store_begin(s1, &t, STORE_READ), 0);
@@ -765,7 +755,7 @@ test_overdraft(void **state)
 	assert_memory_equal(o0.ids[0], o1.ids[0], NUSA_HASH_LEN);
 	assert_true(memcmp(o0.ids[0], w1, NUSA_HASH_LEN) == 0 ||
 	    memcmp(o0.ids[0], w2, NUSA_HASH_LEN) == 0);
-	same_digest(office, field);
+	tf_same_digest(office, field);
 	store_close(office);
 	store_close(field);
 	key_free(&root);
@@ -847,7 +837,7 @@ test_double_reversal(void **state)
 	    memcmp(o0.ids[1], r1, NUSA_HASH_LEN) == 0);
 	assert_true(memcmp(o0.ids[0], r2, NUSA_HASH_LEN) == 0 ||
 	    memcmp(o0.ids[1], r2, NUSA_HASH_LEN) == 0);
-	same_digest(office, field);
+	tf_same_digest(office, field);
 	store_close(office);
 	store_close(field);
 	key_free(&root);

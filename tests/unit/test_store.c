@@ -134,16 +134,6 @@ collect_fault(const uint8_t *id, const char *what, void *ctx)
 	f->n++;
 }
 
-static void
-same_digest(struct store *a, struct store *b)
-{
-	uint8_t da[NUSA_HASH_LEN], db[NUSA_HASH_LEN];
-
-	tf_digest(a, da);
-	tf_digest(b, db);
-	assert_memory_equal(da, db, NUSA_HASH_LEN);
-}
-
 /* Opens the raw LMDB environment of a closed store. */
 static MDB_env *
 raw_open(const char *path)
@@ -805,7 +795,7 @@ test_revoked_admin_cert(void **state)
 	assert_int_equal(tf_balance(w->s, "s1"), 0);
 	assert_int_equal(tf_balance(w->s, "s2"), 50);
 	assert_int_equal(tf_balance(s1, "s2"), 50);
-	same_digest(w->s, s1);
+	tf_same_digest(w->s, s1);
 	assert_int_equal(store_verify(w->s, collect_fault, &f, &n), 0);
 	assert_int_equal(store_verify(s1, collect_fault, &f, &n), 0);
 	assert_int_equal(f.n, 0);

@@ -230,6 +230,17 @@ tf_digest(struct store *s, uint8_t out[NUSA_HASH_LEN])
 	store_abort(t);
 }
 
+/* Fails the test unless the two stores' states are byte-identical. */
+static inline void
+tf_same_digest(struct store *a, struct store *b)
+{
+	uint8_t da[NUSA_HASH_LEN], db[NUSA_HASH_LEN];
+
+	tf_digest(a, da);
+	tf_digest(b, db);
+	assert_memory_equal(da, db, NUSA_HASH_LEN);
+}
+
 static inline int64_t
 tf_balance(struct store *s, const char *acct)
 {
