@@ -104,7 +104,8 @@ main(int argc, char **argv)
 	    (unsigned long long)st.entries, (unsigned long long)st.batches);
 	printf("bundle bytes/entry   %.1f\n", (double)len / (double)st.entries);
 	printf("ingest               %.0f entries/s (verify, store, "
-	    "materialize; fsync per 4096 entries)\n", (double)st.entries / ingest);
+	    "materialize; fsync per 4096 entries)\n",
+	    (double)st.entries / ingest);
 	printf("per-entry signatures %.0f entries/s (Ed25519 verify only)\n",
 	    (double)st.entries / verify);
 	printf("ratio                %.2fx (ingest rate / signature-only "

@@ -186,7 +186,7 @@ codec_text_ok(const char *str, size_t n)
 				return 0;
 			cp = cp << 6 | (s[i + k] & 0x3f);
 		}
-		/* Reject overlong forms, surrogates and values past U+10FFFF. */
+		/* No overlong forms, surrogates, or values past U+10FFFF. */
 		if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
 		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
 			return 0;

@@ -34,8 +34,8 @@ enum collection {
 enum posting_type {
 	POST_DEPOSIT = 1,	/* one leg, amount > 0 */
 	POST_WITHDRAW = 2,	/* one leg, amount < 0 */
-	POST_TRANSFER = 3,	/* two legs: -x from the first, +x to the second */
-	POST_DISBURSE = 4,	/* loan paid out: one leg > 0 on a loan account */
+	POST_TRANSFER = 3,	/* two legs: -x from the first, +x to the 2nd */
+	POST_DISBURSE = 4,	/* loan paid out: one leg > 0, a loan account */
 	POST_REPAY = 5,		/* loan repaid: one leg < 0 on a loan account */
 	POST_REVERSE = 6,	/* negates the legs of the posting in ref */
 };
@@ -80,8 +80,8 @@ struct payload {
 		} record;
 		struct {
 			uint8_t type;
-			uint8_t ref[NUSA_HASH_LEN];	/* zero unless reverse */
-			uint32_t date;			/* YYYYMMDD, book date */
+			uint8_t ref[NUSA_HASH_LEN]; /* 0 unless reverse */
+			uint32_t date;		/* YYYYMMDD, book date */
 			struct payload_str memo;
 			uint8_t nlegs;
 			struct payload_leg legs[2];

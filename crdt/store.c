@@ -638,7 +638,8 @@ store_ingest(struct store_txn *t, const struct store_batch *b,
 	for (i = 0; i < b->n; i++) {
 		st->bad_index = i;
 		if (b->lens[i] > ENTRY_BODY_MAX ||
-		    (rc = entry_decode(&es[i], b->bodies[i], b->lens[i])) != 0) {
+		    (rc = entry_decode(&es[i], b->bodies[i],
+		    b->lens[i])) != 0) {
 			rc = rc ? rc : -NUSA_EMALFORMED;
 			goto out;
 		}

@@ -306,7 +306,8 @@ import_posting(struct importer *im)
 		return;
 	}
 	if (to && strcmp(to, acct) == 0) {
-		fail(im, -NUSA_EMALFORMED, "a transfer from %s to itself", acct);
+		fail(im, -NUSA_EMALFORMED, "a transfer from %s to itself",
+		    acct);
 		return;
 	}
 	if (date_s && date_s[0] && ledger_parse_date(date_s, &date) != 0) {
