@@ -486,7 +486,12 @@ put_entry(struct store_txn *t, const struct entry *e,
 		st->revoked++;
 		return 0;
 	}
-	if (!role_allows(d.role, e->kind))
+	/* Whether a certificate or revocation has any power depends on its
+	 * author's role at its clock, which state_devices_recompute() judges
+	 * in clock order. Refusing it here by the role known now would stall
+	 * the feed forever on the replicas that heard of a later demotion
+	 * first, and nowhere else. Ledger entries of a relay are refused. */
+	if (!is_admin_kind(e->kind) && !role_allows(d.role, e->kind))
 		return -NUSA_EFORBIDDEN;
 	if ((rc = check_link(t, e)) != 0)
 		return rc;
@@ -697,6 +702,8 @@ store_append(struct store_txn *t, const struct key *k, uint8_t kind,
 		return -NUSA_EUNENROLLED;
 	if (d.cut != UINT64_MAX)
 		return -NUSA_EREVOKED;
+	if (!role_allows(d.role, kind))
+		return -NUSA_EFORBIDDEN;
 	memcpy(e.network, t->network, NUSA_KEY_LEN);
 	memcpy(e.author, k->pk, NUSA_KEY_LEN);
 	e.seq = store_vector_get(t, k->pk) + 1;

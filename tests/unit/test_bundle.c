@@ -80,23 +80,6 @@ sync_to(struct store *from, struct store *to, const uint8_t *self)
 	mem_free(&m);
 }
 
-static void
-no_fault(const uint8_t *id, const char *what, void *ctx)
-{
-	(void)id;
-	(void)ctx;
-	fail_msg("store_verify: %s", what);
-}
-
-static void
-verify_clean(struct store *s)
-{
-	size_t n;
-
-	assert_int_equal(store_verify(s, no_fault, NULL, &n), 0);
-	assert_int_equal(n, tf_count(s));
-}
-
 static int
 vec_add(const uint8_t *author, uint64_t seq, void *ctx)
 {
@@ -267,7 +250,7 @@ test_join_by_bundle(void **state)
 	store_abort(t);
 	assert_int_equal(tf_balance(box, "s1"), 0);
 	assert_int_equal(tf_balance(box, "l2"), 1000000);
-	verify_clean(box);
+	tf_verify_clean(box);
 
 	/* Again: nothing new. */
 	assert_int_equal(import_mem(box, m.buf, m.len, n->clerk->pk, &st,
@@ -594,7 +577,7 @@ test_many_batches(void **state)
 	assert_int_equal(st.batches, l.nb);
 	assert_int_equal(tf_balance(s, "s1"), 6000);
 	tf_same_digest(n->office, s);
-	verify_clean(s);
+	tf_verify_clean(s);
 	free(l.b);
 	mem_free(&m);
 	store_close(s);
@@ -646,7 +629,7 @@ test_relay(void **state)
 	assert_int_equal(store_entry(t, mid, &body, &len, &sig), 0);
 	assert_null(sig);
 	store_abort(t);
-	verify_clean(b);
+	tf_verify_clean(b);
 
 	export_mem(b, NULL, &m, &st);
 	assert_int_equal(st.skipped, 0);
@@ -662,7 +645,7 @@ test_relay(void **state)
 	assert_int_equal(st.added, tf_count(n->office));
 	tf_same_digest(n->office, c);
 	assert_int_equal(tf_balance(c, "s1"), 300 * 7 + 300 * 3);
-	verify_clean(c);
+	tf_verify_clean(c);
 	free(l.b);
 	mem_free(&m);
 	store_close(c);
@@ -742,13 +725,13 @@ test_relay_after_revocation(void **state)
 	assert_int_equal(st.added, 3);
 	assert_int_equal(st.revoked, 2);
 	assert_int_equal(tf_balance(y, "s1"), 600);
-	verify_clean(y);
+	tf_verify_clean(y);
 
 	z = testutil_store(n->dir, "z", NULL);
 	sync_to(y, z, root->pk);
 	assert_int_equal(tf_balance(z, "s1"), 600);
 	tf_same_digest(y, z);
-	verify_clean(z);
+	tf_verify_clean(z);
 	store_close(z);
 	store_close(y);
 	key_free(&root);

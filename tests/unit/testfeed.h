@@ -265,6 +265,24 @@ tf_count(struct store *s)
 	return n;
 }
 
+static inline void
+tf_no_fault(const uint8_t *id, const char *what, void *ctx)
+{
+	(void)id;
+	(void)ctx;
+	fail_msg("verify: %s", what);
+}
+
+/* Fails the test unless store_verify() finds every entry sound. */
+static inline void
+tf_verify_clean(struct store *s)
+{
+	size_t n;
+
+	assert_int_equal(store_verify(s, tf_no_fault, NULL, &n), 0);
+	assert_int_equal(n, tf_count(s));
+}
+
 /* Joins s to the network rooted at pk without any entry. */
 static inline void
 tf_join(struct store *s, const uint8_t *pk)
