@@ -109,9 +109,14 @@ test: deps
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-integration: build/test/nusactl build/nusactl
+build/test/crashshim.so: tests/integration/crashshim.c
+	@mkdir -p $(@D)
+	$(Q)$(CC) -shared -fPIC -O1 $< -o $@ -ldl
+
+integration: build/test/nusactl build/nusactl build/test/crashshim.so
 	@set -e; for t in tests/integration/*.sh; do \
 		echo "== $$t"; NUSACTL=$(CURDIR)/build/test/nusactl \
+		CRASHSHIM=$(CURDIR)/build/test/crashshim.so \
 		SHARED=$(CURDIR)/../shared bash $$t; done
 
 # Each fuzzer replays its seed corpus and then mutates for a few seconds:
