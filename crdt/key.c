@@ -50,34 +50,6 @@ key_free(struct key **k)
 	*k = NULL;
 }
 
-/* Makes a new file's directory entry durable: without this a power cut
- * just after init could lose the key while the store survives. */
-static int
-sync_parent(const char *path)
-{
-	char dir[4096];
-	const char *slash = strrchr(path, '/');
-	size_t n = slash ? (size_t)(slash - path) : 0;
-	int fd, rc = 0;
-
-	if (n >= sizeof(dir))
-		return -ENAMETOOLONG;
-	if (slash == NULL)
-		memcpy(dir, ".", 2);
-	else if (n == 0)
-		memcpy(dir, "/", 2);
-	else {
-		memcpy(dir, path, n);
-		dir[n] = '\0';
-	}
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return -errno;
-	if (fsync(fd) != 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
 int
 key_save(const struct key *k, const char *path)
 {
@@ -107,7 +79,7 @@ key_save(const struct key *k, const char *path)
 	if (close(fd) != 0 && rc == 0)
 		rc = -errno;
 	if (rc == 0)
-		rc = sync_parent(path);
+		rc = nusa_sync_parent(path);
 	if (rc != 0)
 		unlink(path);
 	return rc;

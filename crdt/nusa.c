@@ -1,7 +1,10 @@
 #include "nusa.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const nusa_messages[NUSA_ELAST - NUSA_EFIRST] = {
 	[NUSA_EMALFORMED - NUSA_EFIRST] = "malformed encoding",
@@ -76,4 +79,30 @@ nusa_unhex(uint8_t *bin, size_t len, const char *str)
 		bin[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return 0;
+}
+
+int
+nusa_sync_parent(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 0;
+	int fd, rc = 0;
+
+	if (n >= sizeof(dir))
+		return -ENAMETOOLONG;
+	if (slash == NULL)
+		memcpy(dir, ".", 2);
+	else if (n == 0)
+		memcpy(dir, "/", 2);
+	else {
+		memcpy(dir, path, n);
+		dir[n] = '\0';
+	}
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -errno;
+	if (fsync(fd) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
 }

@@ -50,4 +50,8 @@ char *nusa_hex(char *out, const uint8_t *bin, size_t len);
  * -NUSA_EMALFORMED. */
 int nusa_unhex(uint8_t *bin, size_t len, const char *str);
 
+/* Fsyncs the directory that holds path, so that a file or directory just
+ * created there survives a power cut. Returns 0 or -errno. */
+int nusa_sync_parent(const char *path);
+
 #endif

@@ -1,6 +1,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -137,14 +138,16 @@ fail:
 int
 store_open(struct store **out, const char *path, int flags)
 {
+	char file[4096];
 	struct store *s;
-	int rc;
+	int rc, created = 0;
 
 	*out = NULL;
 	if (sodium_init() < 0)
 		return -ENOMEM;
-	if ((flags & STORE_CREATE) && mkdir(path, 0700) != 0 &&
-	    errno != EEXIST)
+	if ((flags & STORE_CREATE) && mkdir(path, 0700) == 0)
+		created = 1;
+	else if ((flags & STORE_CREATE) && errno != EEXIST)
 		return -errno;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return -ENOMEM;
@@ -157,6 +160,14 @@ store_open(struct store **out, const char *path, int flags)
 	if ((rc = store_init_dbs(s, flags & STORE_CREATE)) != 0) {
 		store_close(s);
 		return rc;
+	}
+	/* LMDB syncs its files; the new directory and its entries are ours
+	 * to make durable. */
+	if (created && ((size_t)snprintf(file, sizeof(file), "%s/data.mdb",
+	    path) >= sizeof(file) || (rc = nusa_sync_parent(file)) != 0 ||
+	    (rc = nusa_sync_parent(path)) != 0)) {
+		store_close(s);
+		return rc ? rc : -ENAMETOOLONG;
 	}
 	*out = s;
 	return 0;

@@ -308,9 +308,9 @@ expect 1 "$N" -d K import members bad.csv
 ) >acks.txt 2>/dev/null &
 loop=$!
 sleep 1.5
+# The loop goes first, so no new post starts; then the one in flight.
+{ kill -9 "$loop"; wait "$loop"; } 2>/dev/null || true
 pkill -9 -f -- "-d C post" || true
-kill -9 "$loop" 2>/dev/null || true
-wait "$loop" 2>/dev/null || true
 "$N" -d C log --json >log.json
 python3 - acks.txt log.json <<'PY'
 import json, sys
