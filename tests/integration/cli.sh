@@ -298,20 +298,21 @@ expect 1 "$N" -d K import members bad.csv
 # --- crash: nothing acknowledged is lost ---------------------------------
 # Post in a loop, kill -9 at some point, and check that every posting the
 # CLI confirmed is in the store and that the store verifies.
-"$N" -d C init --network "Koperasi Crash" >/dev/null
-"$N" -d C member add M1 --name X >/dev/null
-"$N" -d C account open S1 --member M1 --type sukarela >/dev/null
+"$N" -d "$tmp/C" init --network "Koperasi Crash" >/dev/null
+"$N" -d "$tmp/C" member add M1 --name X >/dev/null
+"$N" -d "$tmp/C" account open S1 --member M1 --type sukarela >/dev/null
 (
 	for i in $(seq 1 400); do
-		"$N" -d C post deposit S1 1000 || exit 0
+		"$N" -d "$tmp/C" post deposit S1 1000 || exit 0
 	done
 ) >acks.txt 2>/dev/null &
 loop=$!
 sleep 1.5
 # The loop goes first, so no new post starts; then the one in flight.
 { kill -9 "$loop"; wait "$loop"; } 2>/dev/null || true
-pkill -9 -f -- "-d C post" || true
-"$N" -d C log --json >log.json
+# The box path is unique to this run: no other run's posts match.
+pkill -9 -f -- "-d $tmp/C post" || true
+"$N" -d "$tmp/C" log --json >log.json
 python3 - acks.txt log.json <<'PY'
 import json, sys
 acked = [l.split()[1] for l in open(sys.argv[1]) if l.startswith("entry ")]
@@ -320,9 +321,10 @@ missing = [a for a in acked if a not in stored]
 assert acked, "no posting was acknowledged before the kill"
 assert not missing, missing
 PY
-expect 0 "$N" -d C verify
+expect 0 "$N" -d "$tmp/C" verify
 n=$(grep -c '^entry ' acks.txt)
-[ "$(balance C S1)" -ge $((n * 1000)) ] || die "balance below what was acked"
+[ "$(balance "$tmp/C" S1)" -ge $((n * 1000)) ] ||
+	die "balance below what was acked"
 ok
 
 # --- power cut during an import: a prefix of the batches, never half ---
