@@ -144,7 +144,7 @@ state_effective(struct store_txn *t, const struct entry *e)
 
 	if (store_device(t, e->author, &d) != 0)
 		return 0;
-	return d.role != ROLE_NONE && e->seq <= d.cut;
+	return d.role != ROLE_NONE && e->seq <= store_device_cut(&d);
 }
 
 struct devtab {
@@ -197,26 +197,55 @@ devtab_get(const struct devtab *dt, const uint8_t *pk)
  * clocks say, as a replica that learnt of it first never stores them. A
  * device's revocation of itself lies past the cut it sets, so it is
  * exempt from that check. */
+/* The last seq of a device in a table being built that counts: as
+ * store_device_cut(), with the fork looked up in the feed. */
 static int
-devtab_apply(struct devtab *dt, const struct devtab *cuts,
-    const uint8_t *network, const uint8_t *body, size_t len)
+devtab_cut_of(struct store_txn *t, const struct store_device *d,
+    uint64_t *cut)
 {
+	uint64_t fork;
+	int rc;
+
+	*cut = d->cut;
+	if (d->cut == UINT64_MAX)
+		return 0;
+	if ((rc = store_first_fork(t, d->pk, d->cut, &fork)) != 0)
+		return rc;
+	if (fork)
+		*cut = fork - 1;
+	return 0;
+}
+
+static int
+devtab_apply(struct store_txn *t, struct devtab *dt,
+    const struct devtab *cuts, const uint8_t *body, size_t len)
+{
+	const uint8_t *network = t->network;
 	const struct store_device *c;
 	struct store_device *author, *d;
 	struct payload p;
 	struct entry e;
+	uint64_t cut;
+	int rc;
 
 	if (entry_decode(&e, body, len) != 0 ||
 	    payload_decode(&p, e.kind, e.payload, e.payload_len) != 0)
 		return -NUSA_ECORRUPT;
 	author = devtab_find(dt, e.author, 0);
-	if (author == NULL || e.seq > author->cut ||
+	if (author == NULL ||
 	    (author->role != ROLE_ADMIN && author->role != ROLE_ROOT))
 		return 0;	/* not effective: no power */
-	if (cuts && (c = devtab_get(cuts, e.author)) != NULL &&
-	    e.seq > c->cut && !(e.kind == KIND_REVOKE &&
-	    memcmp(p.u.revoke.device, e.author, NUSA_KEY_LEN) == 0))
+	if ((rc = devtab_cut_of(t, author, &cut)) != 0)
+		return rc;
+	if (e.seq > cut)
 		return 0;
+	if (cuts && (c = devtab_get(cuts, e.author)) != NULL) {
+		if ((rc = devtab_cut_of(t, c, &cut)) != 0)
+			return rc;
+		if (e.seq > cut && !(e.kind == KIND_REVOKE &&
+		    memcmp(p.u.revoke.device, e.author, NUSA_KEY_LEN) == 0))
+			return 0;
+	}
 	if (e.kind == KIND_CERT) {
 		if (memcmp(p.u.cert.device, network, NUSA_KEY_LEN) == 0)
 			return 0;
@@ -263,7 +292,7 @@ devtab_build(struct store_txn *t, struct devtab *dt,
 		}
 		rc = store_entry(t, (const uint8_t *)k.mv_data + 8 +
 		    NUSA_KEY_LEN, &body, &len, NULL);
-		if (rc || (rc = devtab_apply(dt, cuts, t->network, body, len)))
+		if (rc || (rc = devtab_apply(t, dt, cuts, body, len)))
 			break;
 	}
 	mdb_cursor_close(c);
@@ -338,10 +367,12 @@ state_devices_recompute(struct store_txn *t, int *restricted)
 	 * have been revoked first. */
 	for (i = 0; i < cur->n; i++) {
 		d = &cur->v[i];
+		if ((rc = store_first_fork(t, d->pk, d->cut, &d->fork_seq)))
+			goto out;
+		d->forked = d->fork_seq != 0;
 		if (store_device(t, d->pk, &old) == 0) {
-			d->forked = old.forked;
 			if ((old.role == ROLE_NONE) != (d->role == ROLE_NONE) ||
-			    d->cut != old.cut)
+			    store_device_cut(d) != store_device_cut(&old))
 				*restricted = 1;
 		} else if (d->role != ROLE_NONE &&
 		    store_vector_get(t, d->pk) > 0) {
@@ -377,38 +408,6 @@ out:
 	return rc;
 }
 
-/* Sets the fork flag of every device whose feed has two entries at one
- * seq. Like the rest of the state it counts effective entries only: a
- * fork past a revocation's cut is flagged nowhere, as replicas that knew
- * the revocation first dropped it. */
-static int
-mark_forks(struct store_txn *t)
-{
-	struct store_device d;
-	MDB_cursor *c;
-	MDB_val k, v;
-	size_t n;
-	int rc, op = MDB_FIRST;
-
-	if ((rc = mdb_cursor_open(t->txn, DBI(t, DB_FEEDS), &c)) != 0)
-		return store_mdb_err(rc);
-	while ((rc = mdb_cursor_get(c, &k, &v, op)) == 0) {
-		op = MDB_NEXT_NODUP;
-		if ((rc = mdb_cursor_count(c, &n)) != 0)
-			break;
-		if (n < 2 || k.mv_size != FEED_KEY_LEN ||
-		    store_device(t, k.mv_data, &d) != 0 || d.forked ||
-		    d.role == ROLE_NONE || codec_rd64((const uint8_t *)
-		    k.mv_data + NUSA_KEY_LEN) > d.cut)
-			continue;
-		d.forked = 1;
-		if ((rc = store_device_put(t, &d)) != 0)
-			break;
-	}
-	mdb_cursor_close(c);
-	return rc == MDB_NOTFOUND ? 0 : store_mdb_err(rc);
-}
-
 int
 state_rebuild(struct store_txn *t)
 {
@@ -420,8 +419,8 @@ state_rebuild(struct store_txn *t)
 	for (i = DB_FIRST_STATE; i < DB_COUNT; i++)
 		if ((rc = mdb_drop(t->txn, DBI(t, i), 0)) != 0)
 			return store_mdb_err(rc);
-	if ((rc = state_devices_recompute(t, &restricted)) != 0 ||
-	    (rc = mark_forks(t)) != 0)
+	/* The device table, fork marks included, comes from the entries. */
+	if ((rc = state_devices_recompute(t, &restricted)) != 0)
 		return rc;
 	if ((rc = mdb_cursor_open(t->txn, DBI(t, DB_ENTRIES), &c)) != 0)
 		return store_mdb_err(rc);

@@ -283,13 +283,13 @@ iter_end(int rc, int from_fn)
 int
 store_device_put(struct store_txn *t, const struct store_device *d)
 {
-	uint8_t b[18];
+	uint8_t b[25];
 	MDB_val k = MV(d->pk, NUSA_KEY_LEN), v = MV(b, sizeof(b));
 
 	b[0] = d->role;
-	b[1] = d->forked;
-	codec_be64(b + 2, d->cut);
-	codec_be64(b + 10, d->cert_hlc);
+	codec_be64(b + 1, d->cut);
+	codec_be64(b + 9, d->cert_hlc);
+	codec_be64(b + 17, d->fork_seq);
 	return store_mdb_err(mdb_put(t->txn, t->s->dbi[DB_DEVICES], &k, &v,
 	    0));
 }
@@ -301,12 +301,56 @@ device_unpack(struct store_device *d, const uint8_t *pk, const MDB_val *v)
 
 	memset(d, 0, sizeof(*d));
 	memcpy(d->pk, pk, NUSA_KEY_LEN);
-	if (v->mv_size != 18)
+	if (v->mv_size != 25)
 		return;
 	d->role = b[0];
-	d->forked = b[1];
-	d->cut = codec_rd64(b + 2);
-	d->cert_hlc = codec_rd64(b + 10);
+	d->cut = codec_rd64(b + 1);
+	d->cert_hlc = codec_rd64(b + 9);
+	d->fork_seq = codec_rd64(b + 17);
+	d->forked = d->fork_seq != 0;
+}
+
+uint64_t
+store_device_cut(const struct store_device *d)
+{
+	if (d->cut == UINT64_MAX)
+		return UINT64_MAX;
+	if (d->fork_seq && d->fork_seq <= d->cut)
+		return d->fork_seq - 1;
+	return d->cut;
+}
+
+int
+store_first_fork(struct store_txn *t, const uint8_t *author, uint64_t max,
+    uint64_t *seq)
+{
+	uint8_t fk[FEED_KEY_LEN];
+	MDB_cursor *c;
+	MDB_val k, v;
+	size_t n;
+	int rc;
+
+	*seq = 0;
+	feed_key(fk, author, 1);
+	k = MV(fk, sizeof(fk));
+	if ((rc = mdb_cursor_open(t->txn, t->s->dbi[DB_FEEDS], &c)) != 0)
+		return store_mdb_err(rc);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_NODUP)) {
+		if (k.mv_size != FEED_KEY_LEN ||
+		    memcmp(k.mv_data, author, NUSA_KEY_LEN) != 0 ||
+		    codec_rd64((const uint8_t *)k.mv_data + NUSA_KEY_LEN) > max)
+			break;
+		if ((rc = mdb_cursor_count(c, &n)) != 0)
+			break;
+		if (n > 1) {
+			*seq = codec_rd64((const uint8_t *)k.mv_data +
+			    NUSA_KEY_LEN);
+			break;
+		}
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND ? 0 : store_mdb_err(rc);
 }
 
 int
@@ -492,7 +536,7 @@ put_entry(struct store_txn *t, const struct entry *e,
 		return -NUSA_EFORBIDDEN;
 	if (store_device(t, e->author, &d) != 0 || d.role == ROLE_NONE)
 		return -NUSA_EUNENROLLED;
-	revoked = e->seq > d.cut;
+	revoked = e->seq > store_device_cut(&d);
 	if (revoked && !keep_revoked) {
 		st->revoked++;
 		return 0;
@@ -544,17 +588,33 @@ put_entry(struct store_txn *t, const struct entry *e,
 		return store_mdb_err(rc);
 	if (e->hlc > store_hlc(t) && (rc = store_set_hlc(t, e->hlc)) != 0)
 		return rc;
-	if (revoked) {
-		st->revoked++;
-		return 0;
-	}
-
-	if (fork) {
+	if (fork && !revoked && (d.fork_seq == 0 || e->seq < d.fork_seq)) {
 		st->forks++;
+		d.fork_seq = e->seq;
 		d.forked = 1;
 		if ((rc = store_device_put(t, &d)) != 0)
 			return rc;
+		/* A revoked key that forks has leaked: less of it counts. */
+		if (d.cut != UINT64_MAX) {
+			*rebuild = 1;
+			revoked = 1;
+		}
+	} else if (fork && !revoked) {
+		st->forks++;
 	}
+	if (revoked) {
+		/* Out of the state, but the device table is recomputed from
+		 * every stored admin entry: keep it in step with the rebuild. */
+		st->revoked++;
+		if (is_admin_kind(e->kind)) {
+			if ((rc = state_devices_recompute(t, &restricted)) != 0)
+				return rc;
+			if (restricted)
+				*rebuild = 1;
+		}
+		return 0;
+	}
+
 	st->added++;
 	if (e->kind == KIND_NETWORK) {
 		/* A box that joined by sync learns the name here. */
@@ -617,12 +677,13 @@ keep_revoked_tail(struct store_txn *t, const struct entry *es,
     uint8_t (*ids)[NUSA_HASH_LEN], size_t n)
 {
 	struct store_device d;
+	uint64_t cut;
 	size_t i;
 
-	if (store_device(t, es[0].author, &d) != 0 || d.cut == UINT64_MAX ||
-	    es[0].seq > d.cut)
+	if (store_device(t, es[0].author, &d) != 0 ||
+	    (cut = store_device_cut(&d)) == UINT64_MAX || es[0].seq > cut)
 		return 0;
-	for (i = 1; i < n && es[i].seq <= d.cut; i++)
+	for (i = 1; i < n && es[i].seq <= cut; i++)
 		;
 	if (i == n)
 		return 0;

@@ -30,10 +30,17 @@ enum store_txn_flags {
 struct store_device {
 	uint8_t pk[NUSA_KEY_LEN];
 	uint8_t role;		/* enum role; ROLE_NONE if not enrolled */
-	uint8_t forked;		/* two entries with one seq were seen */
+	uint8_t forked;		/* fork_seq != 0 */
 	uint64_t cut;		/* last valid seq; UINT64_MAX unless revoked */
 	uint64_t cert_hlc;	/* clock of the winning certificate */
+	uint64_t fork_seq;	/* lowest seq (up to cut) with two entries */
 };
+
+/* Returns the last seq of d's feed that counts: all of it unless d is
+ * revoked; if revoked, up to its cut, and then only up to before its
+ * first fork: a revoked key that forked has leaked, and no box can tell
+ * which branch is genuine (a thief could fork below the cut). */
+uint64_t store_device_cut(const struct store_device *d);
 
 /* What one ingest did. */
 struct store_ingest_stats {

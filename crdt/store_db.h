@@ -64,6 +64,11 @@ struct store_txn {
  * our own negative codes through, so it may wrap any result. */
 int store_mdb_err(int rc);
 
+/* Sets *seq to the lowest seq up to max at which author's feed holds two
+ * entries, or 0 if there is none. Returns 0 or a negative error. */
+int store_first_fork(struct store_txn *t, const uint8_t *author,
+    uint64_t max, uint64_t *seq);
+
 /* Writes a device row. */
 int store_device_put(struct store_txn *t, const struct store_device *d);
 

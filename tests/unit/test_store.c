@@ -1050,6 +1050,104 @@ test_demotion_any_order(void **state)
 	key_free(&y);
 }
 
+/* Someone who stole a clerk's key forks its feed below the cut of the
+ * revocation that followed. The fork must not count, in either arrival
+ * order; as no box can tell which branch is the clerk's, the feed counts
+ * only up to the fork, and the fork is listed for review. */
+static void
+test_thief_forks_below_cut(void **state)
+{
+	struct world *w = *state;
+	struct store_ingest_stats st;
+	struct store *s2 = world_store(w, "b");
+	struct store_device d;
+	struct tf_author thief;
+	struct tf_ent c[3], f, rv;
+	int rc;
+
+	tf_posting(&w->ca, POST_DEPOSIT, "s1", NULL, 1000, NULL, 2000, &c[0]);
+	thief = w->ca;
+	tf_posting(&w->ca, POST_WITHDRAW, "s1", NULL, 100, NULL, 0, &c[1]);
+	tf_posting(&w->ca, POST_WITHDRAW, "s1", NULL, 200, NULL, 0, &c[2]);
+	tf_revoke(&w->ra, w->clerk->pk, 3, 3000, &rv);
+	tf_posting(&thief, POST_DEPOSIT, "s1", NULL, NUSA_AMOUNT_MAX, NULL,
+	    2500, &f);
+
+	/* The revocation first, then the thief's fork. */
+	assert_int_equal(tf_ingest(w->s, c, 3, &st), 0);
+	assert_int_equal(tf_balance(w->s, "s1"), 700);
+	assert_int_equal(tf_ingest(w->s, &rv, 1, &st), 0);
+	assert_int_equal(tf_ingest(w->s, &f, 1, &st), 0);
+	assert_int_equal(st.added, 0);
+	assert_int_equal(st.revoked, 1);
+	assert_int_equal(tf_balance(w->s, "s1"), 1000);
+
+	/* The fork first, then the revocation. */
+	assert_int_equal(tf_ingest(s2, c, 3, &st), 0);
+	assert_int_equal(tf_ingest(s2, &f, 1, &st), 0);
+	assert_int_equal(tf_balance(s2, "s1"), 700 + NUSA_AMOUNT_MAX);
+	assert_int_equal(tf_ingest(s2, &rv, 1, &st), 0);
+	assert_int_equal(tf_balance(s2, "s1"), 1000);
+
+	d = device_of(s2, w->clerk->pk, &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(d.fork_seq, 2);
+	assert_int_equal(store_device_cut(&d), 1);
+	tf_same_digest(w->s, s2);
+	tf_verify_clean(w->s);
+	tf_verify_clean(s2);
+	store_close(s2);
+}
+
+/* A stolen admin key: a certificate forked in below the cut, with a clock
+ * from before the revocation, must enrol nobody. */
+static void
+test_thief_admin_cert(void **state)
+{
+	struct world *w = *state;
+	struct store_ingest_stats st;
+	struct key *mallory = key_generate();
+	struct store *s2 = world_store(w, "b");
+	struct store_device d;
+	struct tf_author thief;
+	struct tf_ent a[2], f, rv, m;
+	int rc;
+
+	tf_record(&w->aa, COLL_MEMBER, "m1", "name", "Siti", 2000, &a[0]);
+	thief = w->aa;
+	tf_record(&w->aa, COLL_MEMBER, "m2", "name", "Budi", 0, &a[1]);
+	tf_revoke(&w->ra, w->admin->pk, 2, 3000, &rv);
+	tf_cert(&thief, mallory->pk, ROLE_ADMIN, 2500, &f);
+	{
+		struct tf_author ma;
+
+		tf_author_init(&ma, mallory, w->root->pk);
+		tf_record(&ma, COLL_MEMBER, "m9", "name", "Palsu", 2600, &m);
+	}
+
+	assert_int_equal(tf_ingest(w->s, a, 2, &st), 0);
+	assert_int_equal(tf_ingest(w->s, &rv, 1, &st), 0);
+	assert_int_equal(tf_ingest(w->s, &f, 1, &st), 0);
+	assert_int_equal(tf_ingest(w->s, &m, 1, &st), -NUSA_EUNENROLLED);
+
+	assert_int_equal(tf_ingest(s2, a, 2, &st), 0);
+	assert_int_equal(tf_ingest(s2, &f, 1, &st), 0);
+	assert_int_equal(tf_ingest(s2, &m, 1, &st), 0);
+	assert_int_equal(tf_ingest(s2, &rv, 1, &st), 0);
+	d = device_of(s2, mallory->pk, &rc);
+	assert_true(rc != 0 || d.role == ROLE_NONE);
+	{
+		char buf[32];
+
+		assert_int_equal(field_of(s2, COLL_MEMBER, "m9", "name", buf,
+		    sizeof(buf)), -NUSA_ENOTFOUND);
+	}
+	tf_same_digest(w->s, s2);
+	tf_verify_clean(s2);
+	store_close(s2);
+	key_free(&mallory);
+}
+
 int
 main(void)
 {
@@ -1065,6 +1163,8 @@ main(void)
 		T(test_forbidden),
 		T(test_powerless_admin_entries),
 		T(test_demotion_any_order),
+		T(test_thief_forks_below_cut),
+		T(test_thief_admin_cert),
 		T(test_reingest_idempotent),
 		T(test_clock_must_increase),
 		T(test_fork_kept),
