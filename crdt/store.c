@@ -500,6 +500,27 @@ check_link(struct store_txn *t, const struct entry *e)
 	return 0;
 }
 
+/* After an admin entry is stored: recomputes the device table, unless
+ * the entry certainly has no power. That is so when its author is neither
+ * root nor admin now and its last certificate is older than the entry:
+ * then that was its role at the entry's clock too. Skipping keeps a clerk
+ * who writes certificates from making every one cost a recompute. */
+static int
+admin_entry_stored(struct store_txn *t, const struct entry *e,
+    const struct store_device *author, int *rebuild)
+{
+	int rc, restricted = 0;
+
+	if (!is_admin_kind(e->kind) || (author->role != ROLE_ROOT &&
+	    author->role != ROLE_ADMIN && author->cert_hlc < e->hlc))
+		return 0;
+	if ((rc = state_devices_recompute(t, &restricted)) != 0)
+		return rc;
+	if (restricted)
+		*rebuild = 1;
+	return 0;
+}
+
 /* Stores one entry whose chain to a signature the caller has checked,
  * and materializes it. An entry past its author's cut is dropped, or with
  * keep_revoked stored outside the state (see keep_revoked_tail()); both
@@ -514,7 +535,7 @@ put_entry(struct store_txn *t, const struct entry *e,
 	struct store_device d;
 	struct payload p;
 	MDB_val k, v;
-	int rc, restricted = 0, fork, revoked;
+	int rc, fork, revoked;
 
 	k = MV(id, NUSA_HASH_LEN);
 	rc = mdb_get(t->txn, t->s->dbi[DB_ENTRIES], &k, &v);
@@ -606,13 +627,7 @@ put_entry(struct store_txn *t, const struct entry *e,
 		/* Out of the state, but the device table is recomputed from
 		 * every stored admin entry: keep it in step with the rebuild. */
 		st->revoked++;
-		if (is_admin_kind(e->kind)) {
-			if ((rc = state_devices_recompute(t, &restricted)) != 0)
-				return rc;
-			if (restricted)
-				*rebuild = 1;
-		}
-		return 0;
+		return admin_entry_stored(t, e, &d, rebuild);
 	}
 
 	st->added++;
@@ -624,13 +639,8 @@ put_entry(struct store_txn *t, const struct entry *e,
 		    p.u.network.name.n)) != 0)
 			return rc;
 	}
-	if (is_admin_kind(e->kind)) {
-		if ((rc = state_devices_recompute(t, &restricted)) != 0)
-			return rc;
-		if (restricted)
-			*rebuild = 1;
-		return 0;
-	}
+	if (is_admin_kind(e->kind))
+		return admin_entry_stored(t, e, &d, rebuild);
 	return state_apply(t, id, e);
 }
 
