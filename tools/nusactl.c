@@ -1274,6 +1274,12 @@ cmd_bundle_import(struct ctl *c)
 		return fail(c, "%s: truncated after batch %" PRIu64 " (%" PRIu64
 		    " entries imported); the rest is missing", path,
 		    st.batches, st.added);
+	if (rc && st.refused)
+		return fail(c, "%s: batch %" PRIu64 ", entry %" PRIu64 ": %s: "
+		    "%" PRIu64 " entries of devices this box cannot take yet "
+		    "were left out; the other %" PRIu64 " were imported", path,
+		    where.batch, where.entry, nusa_strerror(rc), st.refused,
+		    st.entries - st.refused);
 	if (rc)
 		return fail(c, "%s: batch %" PRIu64 ", entry %" PRIu64 ": %s%s",
 		    path, where.batch, where.entry, nusa_strerror(rc),

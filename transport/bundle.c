@@ -445,6 +445,16 @@ bundle_reader_free(struct bundle_reader **r)
 	*r = NULL;
 }
 
+/* Refusals that concern one feed only, and what this box knows of its
+ * author: not enrolled here (yet), a role that may not write this, a
+ * predecessor this box lacks. The other feeds are still worth taking. */
+static int
+feed_refusal(int rc)
+{
+	return rc == -NUSA_EUNENROLLED || rc == -NUSA_EFORBIDDEN ||
+	    rc == -NUSA_EGAP;
+}
+
 int
 bundle_import(struct store *s, FILE *in, const uint8_t self[NUSA_KEY_LEN],
     struct bundle_stats *st, struct bundle_fault *where)
@@ -454,9 +464,10 @@ bundle_import(struct store *s, FILE *in, const uint8_t self[NUSA_KEY_LEN],
 	struct store_txn *t = NULL, *child;
 	struct store_batch b;
 	struct store_device d;
+	struct bundle_fault first = { 0 };
 	uint8_t net[NUSA_KEY_LEN];
 	uint64_t committed = 0;
-	int rc, crc, joining = 0;
+	int rc, crc, joining = 0, refused = 0;
 
 	memset(st, 0, sizeof(*st));
 	memset(where, 0, sizeof(*where));
@@ -483,9 +494,23 @@ bundle_import(struct store *s, FILE *in, const uint8_t self[NUSA_KEY_LEN],
 		if ((rc = store_begin_nested(t, &child)) != 0)
 			break;
 		if ((rc = store_ingest(child, &b, &is)) != 0) {
-			where->entry = st->entries + is.bad_index + 1;
 			store_abort(child);
-			break;
+			if (!feed_refusal(rc)) {
+				where->entry = st->entries + is.bad_index + 1;
+				break;
+			}
+			/* One feed this box cannot take yet: note the first,
+			 * and carry on with the others. */
+			if (refused == 0) {
+				refused = rc;
+				first = *where;
+				first.entry = st->entries + is.bad_index + 1;
+			}
+			st->batches++;
+			st->entries += b.n;
+			st->refused += b.n;
+			rc = 0;
+			continue;
 		}
 		if ((rc = store_commit(child)) != 0)
 			break;
@@ -508,9 +533,13 @@ bundle_import(struct store *s, FILE *in, const uint8_t self[NUSA_KEY_LEN],
 				break;
 		}
 	}
+	if (rc == 0 && refused) {
+		rc = refused;
+		*where = first;
+	}
 	if (joining) {
 		/* Never enrolled: keep nothing, not even the network. */
-		if (rc == 0)
+		if (rc == 0 || rc == refused)
 			rc = -NUSA_EUNENROLLED;
 	} else if (t) {
 		/* The batches before a bad one or a cut-off end stay. */

@@ -34,6 +34,7 @@ struct bundle_stats {
 	uint64_t added;		/* import: new here */
 	uint64_t duplicates;	/* import: already here */
 	uint64_t revoked;	/* import: dropped, past a revocation */
+	uint64_t refused;	/* import: in batches of feeds refused here */
 	uint64_t skipped;	/* export: entries no signature vouches for */
 };
 
@@ -51,7 +52,12 @@ struct bundle_fault {
 };
 
 /* Imports a bundle into s: a batch is stored whole or not at all (a
- * nested transaction), and batches before a bad one stay. Commits are
+ * nested transaction), and batches before a bad one stay. A batch refused
+ * for what this box knows of its author (-NUSA_EUNENROLLED,
+ * -NUSA_EFORBIDDEN, -NUSA_EGAP) does not stop the import: the other feeds
+ * go in, st->refused counts it, and the first such refusal is returned
+ * with *where at the end. Anything else (a bad signature, a broken chain,
+ * a malformed or truncated file) stops it there. Commits are
  * grouped (IMPORT_GROUP entries), so a crash mid-import keeps a prefix of
  * the batches; importing again completes it. If s has
  * no network yet, it joins the bundle's network only if the bundle enrols

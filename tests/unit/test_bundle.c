@@ -81,6 +81,18 @@ sync_to(struct store *from, struct store *to, const uint8_t *self)
 }
 
 static int
+field_in(struct store *s, const char *member, char *buf, size_t cap)
+{
+	struct store_txn *t;
+	int rc;
+
+	assert_int_equal(store_begin(s, &t, STORE_READ), 0);
+	rc = state_field_get(t, COLL_MEMBER, member, "name", buf, cap);
+	store_abort(t);
+	return rc;
+}
+
+static int
 vec_add(const uint8_t *author, uint64_t seq, void *ctx)
 {
 	return vector_set(ctx, author, seq);
@@ -811,6 +823,56 @@ test_hostile_framing(void **state)
 	store_close(s);
 }
 
+/* A feed the receiver refuses for what it knows of the author (here: the
+ * clerk became a relay, and the receiver learnt that first) is left out,
+ * and the feeds after it in the bundle still go in. */
+static void
+test_refused_feed_skipped(void **state)
+{
+	struct net *n = *state;
+	struct store *cb, *ab, *b;
+	struct store_txn *t;
+	struct bundle_stats st;
+	struct bundle_fault where;
+	struct mem m;
+	char buf[32];
+
+	cb = testutil_store(n->dir, "clerkbox", NULL);
+	ab = testutil_store(n->dir, "adminbox", NULL);
+	sync_to(n->office, cb, n->clerk->pk);
+	sync_to(n->office, ab, n->admin->pk);
+	assert_int_equal(store_begin(cb, &t, STORE_WRITE), 0);
+	assert_int_equal(ledger_post(t, n->clerk, POST_DEPOSIT, "s1", NULL, 7,
+	    NULL, 20240310, NULL), 0);
+	assert_int_equal(store_commit(t), 0);
+	assert_int_equal(store_begin(ab, &t, STORE_WRITE), 0);
+	assert_int_equal(ledger_member_add(t, n->admin, "m7", "Wayan", NULL),
+	    0);
+	assert_int_equal(store_commit(t), 0);
+	sync_to(cb, n->office, n->root->pk);
+	sync_to(ab, n->office, n->root->pk);
+	assert_int_equal(store_begin(n->office, &t, STORE_WRITE), 0);
+	assert_int_equal(ledger_enrol(t, n->root, n->clerk->pk, ROLE_RELAY),
+	    0);
+	assert_int_equal(store_commit(t), 0);
+
+	b = testutil_store(n->dir, "b", NULL);
+	tf_join(b, n->root->pk);
+	export_mem(n->office, NULL, &m, NULL);
+	assert_int_equal(import_mem(b, m.buf, m.len, n->root->pk, &st,
+	    &where), -NUSA_EFORBIDDEN);
+	assert_int_equal(st.refused, 1);
+	assert_true(where.batch >= 2);
+	/* The admin's feed came after the refused one, and is in. */
+	assert_int_equal(field_in(b, "m7", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "Wayan");
+	tf_verify_clean(b);
+	mem_free(&m);
+	store_close(b);
+	store_close(ab);
+	store_close(cb);
+}
+
 int
 main(void)
 {
@@ -826,6 +888,7 @@ main(void)
 		T(test_recertified_admin),
 		T(test_relay_after_revocation),
 		T(test_hostile_framing),
+		T(test_refused_feed_skipped),
 #undef T
 	};
 
