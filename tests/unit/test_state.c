@@ -693,6 +693,23 @@ overdrafts_of(struct store *s, struct od *od)
 	store_abort(t);
 }
 
+/* An office box with a new root key that enrolled clerk and holds member
+ * m1 with savings account s1, and its write transaction left open in *t
+ * for the test to add to. */
+static struct store *
+office_store(struct world *w, struct key *clerk, struct key **root,
+    struct store_txn **t)
+{
+	struct store *office = testutil_store(w->dir, "office", root);
+
+	assert_int_equal(store_begin(office, t, STORE_WRITE), 0);
+	assert_int_equal(ledger_enrol(*t, *root, clerk->pk, ROLE_CLERK), 0);
+	assert_int_equal(ledger_member_add(*t, *root, "m1", "Siti", NULL), 0);
+	assert_int_equal(ledger_account_open(*t, *root, "s1", "m1",
+	    "sukarela"), 0);
+	return office;
+}
+
 static void
 test_overdraft(void **state)
 {
@@ -703,12 +720,7 @@ test_overdraft(void **state)
 	struct store_txn *t;
 	struct od o0, o1;
 
-	office = testutil_store(w->dir, "office", &root);
-	assert_int_equal(store_begin(office, &t, STORE_WRITE), 0);
-	assert_int_equal(ledger_enrol(t, root, clerk->pk, ROLE_CLERK), 0);
-	assert_int_equal(ledger_member_add(t, root, "m1", "Siti", NULL), 0);
-	assert_int_equal(ledger_account_open(t, root, "s1", "m1", "sukarela"),
-	    0);
+	office = office_store(w, clerk, &root, &t);
 	assert_int_equal(ledger_account_open(t, root, "s2", "m1", "wajib"),
 	    0);
 	assert_int_equal(ledger_post(t, root, POST_DEPOSIT, "s1", NULL, 1000,
@@ -798,12 +810,7 @@ test_double_reversal(void **state)
 	struct store_txn *t;
 	struct od o0, o1;
 
-	office = testutil_store(w->dir, "office", &root);
-	assert_int_equal(store_begin(office, &t, STORE_WRITE), 0);
-	assert_int_equal(ledger_enrol(t, root, clerk->pk, ROLE_CLERK), 0);
-	assert_int_equal(ledger_member_add(t, root, "m1", "Siti", NULL), 0);
-	assert_int_equal(ledger_account_open(t, root, "s1", "m1", "sukarela"),
-	    0);
+	office = office_store(w, clerk, &root, &t);
 	assert_int_equal(ledger_post(t, root, POST_DEPOSIT, "s1", NULL, 1000,
 	    NULL, 20240301, NULL), 0);
 	assert_int_equal(ledger_post(t, root, POST_DEPOSIT, "s1", NULL, 300,
