@@ -675,13 +675,14 @@ entry_vouched(struct store_txn *t, const struct entry *e,
 	return found;
 }
 
-/* Entries past their author's revocation are dropped. But when a batch
- * crosses the cut, its part up to the cut ends at an entry whose own
- * signature never came: only the tail, up to the batch signature, vouches
- * for it, and without it store_verify() would fault the entry and no
- * export could relay it. So such a tail is kept, out of the state, unless
- * the entry at the cut is vouched for already; a stolen key thus gets at
- * most one tail stored per entry at the cut. */
+/* Entries past their author's revocation are dropped, with two
+ * exceptions, both kept out of the state. When a batch crosses the cut,
+ * its part up to the cut ends at an entry whose own signature never came:
+ * only the tail, up to the batch signature, vouches for it, and without it
+ * store_verify() would fault the entry and no export could relay it. So
+ * such a tail is kept unless the entry at the cut is vouched for already.
+ * And the first tail holding a revocation is kept (see below). A stolen
+ * key thus gets at most a tail or two stored. */
 static int
 keep_revoked_tail(struct store_txn *t, const struct entry *es,
     uint8_t (*ids)[NUSA_HASH_LEN], size_t n)
@@ -689,9 +690,20 @@ keep_revoked_tail(struct store_txn *t, const struct entry *es,
 	struct store_device d;
 	uint64_t cut;
 	size_t i;
+	int revokes = 0;
 
 	if (store_device(t, es[0].author, &d) != 0 ||
-	    (cut = store_device_cut(&d)) == UINT64_MAX || es[0].seq > cut)
+	    (cut = store_device_cut(&d)) == UINT64_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		revokes |= es[i].seq > cut && es[i].kind == KIND_REVOKE;
+	/* A revocation written past the cut can lift the cut (two admins
+	 * revoking each other: the earlier one wins), and only if it is
+	 * stored here. Keep the first tail that holds one; just the first,
+	 * so a stolen key cannot make the box store more. */
+	if (revokes && store_vector_get(t, es[0].author) <= cut)
+		return 1;
+	if (es[0].seq > cut)
 		return 0;
 	for (i = 1; i < n && es[i].seq <= cut; i++)
 		;

@@ -1148,6 +1148,52 @@ test_thief_admin_cert(void **state)
 	key_free(&mallory);
 }
 
+/* Two admins revoke each other. X's revocation of R (earlier clock)
+ * wins, so R's has no power; but X wrote it past the cut R's revocation
+ * names. A replica that hears R first must still take X's revocation in,
+ * or it would keep X cut where no other replica does, for good. */
+static void
+test_mutual_revocation(void **state)
+{
+	struct world *w = *state;
+	struct store_ingest_stats st;
+	struct key *r = key_generate();
+	struct store *c = world_store(w, "c");
+	struct store_device d;
+	struct tf_author ra;
+	struct tf_ent cert, x[6], rr;
+	size_t i;
+	int rc;
+
+	tf_cert(&w->ra, r->pk, ROLE_ADMIN, 1500, &cert);
+	for (i = 0; i < 5; i++)
+		tf_record(&w->aa, COLL_MEMBER, "m1", "name", i % 2 ? "A" : "B",
+		    2000 + i, &x[i]);
+	tf_revoke(&w->aa, r->pk, 0, 2010, &x[5]);
+	tf_author_init(&ra, r, w->root->pk);
+	tf_revoke(&ra, w->admin->pk, 5, 2020, &rr);
+
+	/* A: X's feed, then R's. */
+	assert_int_equal(tf_ingest(w->s, &cert, 1, &st), 0);
+	assert_int_equal(tf_ingest(w->s, x, 6, &st), 0);
+	assert_int_equal(tf_ingest(w->s, &rr, 1, &st), 0);
+	/* C: R's revocation first, then X's feed in two batches. */
+	assert_int_equal(tf_ingest(c, &cert, 1, &st), 0);
+	assert_int_equal(tf_ingest(c, &rr, 1, &st), 0);
+	assert_int_equal(tf_ingest(c, x, 5, &st), 0);
+	assert_int_equal(tf_ingest(c, x + 5, 1, &st), 0);
+
+	d = device_of(c, w->admin->pk, &rc);
+	assert_int_equal(rc, 0);
+	assert_true(d.cut == UINT64_MAX);
+	d = device_of(c, r->pk, &rc);
+	assert_int_equal(d.cut, 0);
+	tf_same_digest(w->s, c);
+	tf_verify_clean(c);
+	store_close(c);
+	key_free(&r);
+}
+
 int
 main(void)
 {
@@ -1165,6 +1211,7 @@ main(void)
 		T(test_demotion_any_order),
 		T(test_thief_forks_below_cut),
 		T(test_thief_admin_cert),
+		T(test_mutual_revocation),
 		T(test_reingest_idempotent),
 		T(test_clock_must_increase),
 		T(test_fork_kept),
