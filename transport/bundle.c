@@ -198,11 +198,18 @@ collect_author(const uint8_t *author, uint64_t seq, void *ctx)
 {
 	struct author_list *al = ctx;
 	struct store_device d;
-	uint64_t have = vector_get(al->have, author), hlc = 0;
+	uint64_t have = vector_get(al->have, author), hlc = 0, from;
 	int rc;
 
-	if (seq <= have || store_device(al->t, author, &d) != 0 ||
-	    d.role == ROLE_NONE)
+	if (store_device(al->t, author, &d) != 0 || d.role == ROLE_NONE)
+		return 0;
+	/* A vector holds one seq per feed and cannot say which branch of a
+	 * forked feed the peer has: send a forked feed from its fork on
+	 * (what the peer has already costs bytes, not harm). */
+	from = have + 1;
+	if (d.fork_seq && d.fork_seq <= have)
+		from = d.fork_seq;
+	if (seq < from)
 		return 0;
 	rc = store_feed_each(al->t, author, 1, first_hlc, &hlc);
 	if (rc < 0)
@@ -217,7 +224,7 @@ collect_author(const uint8_t *author, uint64_t seq, void *ctx)
 		al->cap = cap;
 	}
 	memcpy(al->v[al->n].pk, author, NUSA_KEY_LEN);
-	al->v[al->n].from = have + 1;
+	al->v[al->n].from = from;
 	al->v[al->n].root = d.role == ROLE_ROOT;
 	al->v[al->n].first_hlc = hlc;
 	al->n++;

@@ -873,6 +873,52 @@ test_refused_feed_skipped(void **state)
 	store_close(cb);
 }
 
+/* A clerk's box restored from a backup writes on: its feed forks. The
+ * office holds both branches; a bundle made for the restored box's vector
+ * (same height, other branch) must still carry the branch it lacks. */
+static void
+test_fork_for_vector(void **state)
+{
+	struct net *n = *state;
+	char a[128], b[128], cmd[300];
+	struct store *cb, *cb2;
+	struct store_txn *t;
+	struct vector *v;
+	struct mem m;
+
+	snprintf(a, sizeof(a), "%s/clerkbox", n->dir);
+	snprintf(b, sizeof(b), "%s/restored", n->dir);
+	cb = testutil_store(n->dir, "clerkbox", NULL);
+	sync_to(n->office, cb, n->clerk->pk);
+	store_close(cb);
+	snprintf(cmd, sizeof(cmd), "cp -r '%s' '%s'", a, b);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(store_open(&cb, a, 0), 0);
+	assert_int_equal(store_open(&cb2, b, 0), 0);
+	assert_int_equal(store_begin(cb, &t, STORE_WRITE), 0);
+	assert_int_equal(ledger_post(t, n->clerk, POST_DEPOSIT, "s1", NULL, 11,
+	    NULL, 20240310, NULL), 0);
+	assert_int_equal(store_commit(t), 0);
+	assert_int_equal(store_begin(cb2, &t, STORE_WRITE), 0);
+	assert_int_equal(ledger_post(t, n->clerk, POST_DEPOSIT, "s1", NULL, 22,
+	    NULL, 20240311, NULL), 0);
+	assert_int_equal(store_commit(t), 0);
+	sync_to(cb, n->office, n->root->pk);
+	sync_to(cb2, n->office, n->root->pk);
+	assert_int_equal(tf_balance(n->office, "s1"), 250000 - 250000 + 33);
+
+	v = vector_of(cb2);
+	export_mem(n->office, v, &m, NULL);
+	assert_int_equal(import_mem(cb2, m.buf, m.len, n->clerk->pk, NULL,
+	    NULL), 0);
+	tf_same_digest(n->office, cb2);
+	tf_verify_clean(cb2);
+	vector_free(&v);
+	mem_free(&m);
+	store_close(cb);
+	store_close(cb2);
+}
+
 int
 main(void)
 {
@@ -889,6 +935,7 @@ main(void)
 		T(test_relay_after_revocation),
 		T(test_hostile_framing),
 		T(test_refused_feed_skipped),
+		T(test_fork_for_vector),
 #undef T
 	};
 
