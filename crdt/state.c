@@ -137,20 +137,84 @@ state_apply(struct store_txn *t, const uint8_t id[NUSA_HASH_LEN],
 	}
 }
 
+/* Returns the role pk had at clock hlc: that of the last certificate in
+ * force at or before it, ROLE_NONE if none. */
+static uint8_t
+role_at(struct store_txn *t, const uint8_t *pk, uint64_t hlc)
+{
+	uint8_t key[NUSA_KEY_LEN + 8], role = ROLE_NONE;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	memcpy(key, pk, NUSA_KEY_LEN);
+	codec_be64(key + NUSA_KEY_LEN, hlc);
+	k = MV(key, sizeof(key));
+	if (mdb_cursor_open(t->txn, DBI(t, DB_ROLES), &c) != 0)
+		return ROLE_NONE;
+	rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && (k.mv_size != sizeof(key) ||
+	    memcmp(k.mv_data, key, sizeof(key)) != 0))
+		rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
+	else if (rc == MDB_NOTFOUND)
+		rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+	if (rc == 0 && k.mv_size == sizeof(key) && v.mv_size == 1 &&
+	    memcmp(k.mv_data, pk, NUSA_KEY_LEN) == 0)
+		role = *(const uint8_t *)v.mv_data;
+	mdb_cursor_close(c);
+	return role;
+}
+
 int
 state_effective(struct store_txn *t, const struct entry *e)
 {
 	struct store_device d;
+	uint8_t role;
 
-	if (store_device(t, e->author, &d) != 0)
+	if (store_device(t, e->author, &d) != 0 || d.role == ROLE_NONE ||
+	    e->seq > store_device_cut(&d))
 		return 0;
-	return d.role != ROLE_NONE && e->seq <= store_device_cut(&d);
+	if (e->kind != KIND_RECORD && e->kind != KIND_POSTING)
+		return 1;	/* admin entries: see state_devices_recompute() */
+	/* Ledger entries count if their author could write them when it
+	 * did: a later change of role does not undo what happened. */
+	role = role_at(t, e->author, e->hlc);
+	return role == ROLE_ROOT || role == ROLE_ADMIN || role == ROLE_CLERK;
 }
+
+/* A certificate in force: from its clock on, pk has role. */
+struct role_at {
+	uint8_t pk[NUSA_KEY_LEN];
+	uint64_t hlc;
+	uint8_t role;
+};
 
 struct devtab {
 	struct store_device *v;
 	size_t n, cap;
+	struct role_at *hist;	/* the certificates applied, in order */
+	size_t nhist, caphist;
 };
+
+static int
+devtab_history(struct devtab *dt, const uint8_t *pk, uint64_t hlc,
+    uint8_t role)
+{
+	if (dt->nhist == dt->caphist) {
+		size_t cap = dt->caphist ? dt->caphist * 2 : 16;
+		struct role_at *h = realloc(dt->hist, cap * sizeof(*h));
+
+		if (h == NULL)
+			return -ENOMEM;
+		dt->hist = h;
+		dt->caphist = cap;
+	}
+	memcpy(dt->hist[dt->nhist].pk, pk, NUSA_KEY_LEN);
+	dt->hist[dt->nhist].hlc = hlc;
+	dt->hist[dt->nhist].role = role;
+	dt->nhist++;
+	return 0;
+}
 
 static struct store_device *
 devtab_find(struct devtab *dt, const uint8_t *pk, int create)
@@ -253,6 +317,7 @@ devtab_apply(struct store_txn *t, struct devtab *dt,
 			return -ENOMEM;
 		d->role = p.u.cert.role;
 		d->cert_hlc = e.hlc;
+		return devtab_history(dt, d->pk, e.hlc, d->role);
 	} else if (e.kind == KIND_REVOKE) {
 		if (memcmp(p.u.revoke.device, network, NUSA_KEY_LEN) == 0)
 			return 0;
@@ -277,9 +342,11 @@ devtab_build(struct store_txn *t, struct devtab *dt,
 	int rc, op = MDB_FIRST;
 
 	dt->n = 0;
+	dt->nhist = 0;
 	if (!t->network_known)
 		return 0;	/* a box made by keygen alone: nobody yet */
-	if ((root = devtab_find(dt, t->network, 1)) == NULL)
+	if ((root = devtab_find(dt, t->network, 1)) == NULL ||
+	    devtab_history(dt, t->network, 0, ROLE_ROOT) != 0)
 		return -ENOMEM;
 	root->role = ROLE_ROOT;
 	if ((rc = mdb_cursor_open(t->txn, DBI(t, DB_ADMIN), &c)) != 0)
@@ -371,7 +438,7 @@ state_devices_recompute(struct store_txn *t, int *restricted)
 			goto out;
 		d->forked = d->fork_seq != 0;
 		if (store_device(t, d->pk, &old) == 0) {
-			if ((old.role == ROLE_NONE) != (d->role == ROLE_NONE) ||
+			if (old.role != d->role ||
 			    store_device_cut(d) != store_device_cut(&old))
 				*restricted = 1;
 		} else if (d->role != ROLE_NONE &&
@@ -399,12 +466,30 @@ state_devices_recompute(struct store_txn *t, int *restricted)
 	for (i = 0; i < cur->n; i++)
 		if ((rc = store_device_put(t, &cur->v[i])) != 0)
 			goto out;
+	if ((rc = mdb_drop(t->txn, DBI(t, DB_ROLES), 0)) != 0) {
+		rc = store_mdb_err(rc);
+		goto out;
+	}
+	for (i = 0; i < cur->nhist; i++) {
+		uint8_t key[NUSA_KEY_LEN + 8];
+
+		memcpy(key, cur->hist[i].pk, NUSA_KEY_LEN);
+		codec_be64(key + NUSA_KEY_LEN, cur->hist[i].hlc);
+		k = MV(key, sizeof(key));
+		v = MV(&cur->hist[i].role, 1);
+		if ((rc = mdb_put(t->txn, DBI(t, DB_ROLES), &k, &v, 0))) {
+			rc = store_mdb_err(rc);
+			goto out;
+		}
+	}
 	rc = 0;
 out:
 	if (c)
 		mdb_cursor_close(c);
 	free(a.v);
 	free(b.v);
+	free(a.hist);
+	free(b.hist);
 	return rc;
 }
 

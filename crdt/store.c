@@ -34,6 +34,7 @@ static const char *const db_names[DB_COUNT] = {
 	[DB_POSTINGS] = "postings",
 	[DB_BALANCES] = "balances",
 	[DB_REVERSALS] = "reversals",
+	[DB_ROLES] = "roles",
 };
 
 #define MV(p, n) ((MDB_val){ .mv_size = (n), .mv_data = (void *)(p) })
@@ -562,13 +563,11 @@ put_entry(struct store_txn *t, const struct entry *e,
 		st->revoked++;
 		return 0;
 	}
-	/* Whether a certificate or revocation has any power depends on its
-	 * author's role at its clock, which state_devices_recompute() judges
-	 * in clock order. Refusing it here by the role known now would stall
-	 * the feed forever on the replicas that heard of a later demotion
-	 * first, and nowhere else. Ledger entries of a relay are refused. */
-	if (!is_admin_kind(e->kind) && !role_allows(d.role, e->kind))
-		return -NUSA_EFORBIDDEN;
+	/* What an entry may do depends on its author's role at its clock,
+	 * which the state judges (state_effective(), and for certificates
+	 * state_devices_recompute()). Refusing it here by the role known now
+	 * would stall the feed forever on the replicas that heard of a later
+	 * change of role first, and nowhere else. */
 	if ((rc = check_link(t, e)) != 0)
 		return rc;
 
@@ -641,7 +640,7 @@ put_entry(struct store_txn *t, const struct entry *e,
 	}
 	if (is_admin_kind(e->kind))
 		return admin_entry_stored(t, e, &d, rebuild);
-	return state_apply(t, id, e);
+	return state_effective(t, e) ? state_apply(t, id, e) : 0;
 }
 
 /* Returns 1 if a stored signature or a stored successor vouches for the

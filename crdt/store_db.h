@@ -23,6 +23,8 @@
  *           (ids never contain a NUL, so 0 keeps them in id order)
  * balances  acct -> i64
  * reversals id of a posting -> ids of its reversals (dupsort)
+ * roles     pk | hlc -> role: each certificate in force, so that an
+ *           entry is judged by its author's role at its clock
  */
 enum store_dbi {
 	DB_META,
@@ -37,6 +39,7 @@ enum store_dbi {
 	DB_POSTINGS,
 	DB_BALANCES,
 	DB_REVERSALS,
+	DB_ROLES,
 	DB_COUNT
 };
 

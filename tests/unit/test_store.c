@@ -412,18 +412,12 @@ test_forbidden(void **state)
 	struct world *w = *state;
 	struct store_ingest_stats st;
 	struct key *extra = key_generate();
-	struct tf_author c2, l2, r2, a2;
+	struct tf_author c2, r2, a2;
 	struct tf_ent e;
 	int rc;
 
 	c2 = w->ca;
 	tf_network(&c2, "Palsu", 2000, &e);
-	assert_int_equal(tf_ingest(w->s, &e, 1, &st), -NUSA_EFORBIDDEN);
-	l2 = w->la;
-	tf_posting(&l2, POST_DEPOSIT, "s1", NULL, 100, NULL, 2000, &e);
-	assert_int_equal(tf_ingest(w->s, &e, 1, &st), -NUSA_EFORBIDDEN);
-	l2 = w->la;
-	tf_record(&l2, COLL_MEMBER, "m1", "name", "Siti", 2000, &e);
 	assert_int_equal(tf_ingest(w->s, &e, 1, &st), -NUSA_EFORBIDDEN);
 	/* Only the root's first entry may be a genesis, and it must be. */
 	r2 = w->ra;
@@ -982,8 +976,8 @@ test_error_mapping(void **state)
 	assert_int_equal(store_mdb_err(MDB_MAP_RESIZED), -EIO);
 }
 
-/* A clerk's or a relay's certificate or revocation is kept (its feed
- * must not stall) but has no power. */
+/* A clerk's or a relay's certificate or revocation, and a relay's ledger
+ * entries, are kept (the feed must not stall) but have no effect. */
 static void
 test_powerless_admin_entries(void **state)
 {
@@ -1001,7 +995,11 @@ test_powerless_admin_entries(void **state)
 	assert_int_equal(tf_ingest(w->s, e, 2, &st), 0);
 	assert_int_equal(st.added, 2);
 	tf_cert(&w->la, extra->pk, ROLE_ADMIN, 2002, &e[0]);
+	tf_posting(&w->la, POST_DEPOSIT, "s1", NULL, 100, NULL, 2003, &e[1]);
+	assert_int_equal(tf_ingest(w->s, e, 2, &st), 0);
+	tf_record(&w->la, COLL_MEMBER, "m1", "name", "Siti", 2004, &e[0]);
 	assert_int_equal(tf_ingest(w->s, e, 1, &st), 0);
+	assert_int_equal(tf_balance(w->s, "s1"), 0);
 	d = device_of(w->s, extra->pk, &rc);
 	assert_true(rc == -NUSA_ENOTFOUND || d.role == ROLE_NONE);
 	d = device_of(w->s, w->relay->pk, &rc);
@@ -1194,6 +1192,38 @@ test_mutual_revocation(void **state)
 	key_free(&r);
 }
 
+/* A clerk re-enrolled as a relay: what it posted as a clerk still counts
+ * on every replica, whichever order they learn things in, and what it
+ * posts as a relay counts nowhere. */
+static void
+test_role_at_clock(void **state)
+{
+	struct world *w = *state;
+	struct store_ingest_stats st;
+	struct store *s2 = world_store(w, "b");
+	struct tf_ent before, recert, after;
+
+	tf_posting(&w->ca, POST_DEPOSIT, "s1", NULL, 500, NULL, 2000, &before);
+	tf_cert(&w->ra, w->clerk->pk, ROLE_RELAY, 3000, &recert);
+	tf_posting(&w->ca, POST_DEPOSIT, "s1", NULL, 77, NULL, 4000, &after);
+
+	assert_int_equal(tf_ingest(w->s, &before, 1, &st), 0);
+	assert_int_equal(tf_balance(w->s, "s1"), 500);
+	assert_int_equal(tf_ingest(w->s, &recert, 1, &st), 0);
+	assert_int_equal(tf_ingest(w->s, &after, 1, &st), 0);
+
+	assert_int_equal(tf_ingest(s2, &recert, 1, &st), 0);
+	assert_int_equal(tf_ingest(s2, &before, 1, &st), 0);
+	assert_int_equal(tf_ingest(s2, &after, 1, &st), 0);
+
+	assert_int_equal(tf_balance(w->s, "s1"), 500);
+	assert_int_equal(tf_balance(s2, "s1"), 500);
+	tf_same_digest(w->s, s2);
+	tf_verify_clean(w->s);
+	tf_verify_clean(s2);
+	store_close(s2);
+}
+
 int
 main(void)
 {
@@ -1212,6 +1242,7 @@ main(void)
 		T(test_thief_forks_below_cut),
 		T(test_thief_admin_cert),
 		T(test_mutual_revocation),
+		T(test_role_at_clock),
 		T(test_reingest_idempotent),
 		T(test_clock_must_increase),
 		T(test_fork_kept),
