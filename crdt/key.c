@@ -85,6 +85,29 @@ key_save(const struct key *k, const char *path)
 	return rc;
 }
 
+/* The public half is stored inside the secret key: recompute the pair
+ * from the seed and compare, so a damaged file is caught here, not at a
+ * peer. Sets k->pk. Returns 0, -ENOMEM or -NUSA_EMALFORMED. */
+static int
+key_check(struct key *k)
+{
+	uint8_t seed[crypto_sign_SEEDBYTES], pk[NUSA_KEY_LEN];
+	uint8_t *sk2 = sodium_malloc(crypto_sign_SECRETKEYBYTES);
+	int same;
+
+	if (sk2 == NULL)
+		return -ENOMEM;
+	crypto_sign_ed25519_sk_to_seed(seed, k->sk);
+	crypto_sign_seed_keypair(pk, sk2, seed);
+	sodium_memzero(seed, sizeof(seed));
+	same = sodium_memcmp(sk2, k->sk, crypto_sign_SECRETKEYBYTES) == 0;
+	sodium_free(sk2);
+	if (!same)
+		return -NUSA_EMALFORMED;
+	memcpy(k->pk, pk, NUSA_KEY_LEN);
+	return 0;
+}
+
 int
 key_load(struct key **out, const char *path)
 {
@@ -129,27 +152,8 @@ key_load(struct key **out, const char *path)
 		goto fail;
 	}
 	memcpy(k->sk, buf + sizeof(key_magic) - 1, crypto_sign_SECRETKEYBYTES);
-	/* The public half is stored inside the secret key; recompute it
-	 * from the seed so a damaged file is caught here, not at a peer. */
-	{
-		uint8_t seed[crypto_sign_SEEDBYTES], pk[NUSA_KEY_LEN];
-		uint8_t *sk2 = sodium_malloc(crypto_sign_SECRETKEYBYTES);
-
-		if (sk2 == NULL) {
-			rc = -ENOMEM;
-			goto fail;
-		}
-		crypto_sign_ed25519_sk_to_seed(seed, k->sk);
-		crypto_sign_seed_keypair(pk, sk2, seed);
-		sodium_memzero(seed, sizeof(seed));
-		rc = sodium_memcmp(sk2, k->sk, crypto_sign_SECRETKEYBYTES);
-		sodium_free(sk2);
-		if (rc != 0) {
-			rc = -NUSA_EMALFORMED;
-			goto fail;
-		}
-		memcpy(k->pk, pk, NUSA_KEY_LEN);
-	}
+	if ((rc = key_check(k)) != 0)
+		goto fail;
 	sodium_free(buf);
 	close(fd);
 	*out = k;

@@ -990,7 +990,7 @@ log_item(const struct store_item *it, void *ctx)
 		return 0;
 	}
 	printf("%s %.8s #%-4" PRIu64 " %s  %.12s%s\n", when, author, e.seq,
-	    what, id, state_effective(l->t, &e) ? "" : "  (revoked)");
+	    what, id, state_effective(l->t, &e) ? "" : "  (does not count)");
 	return 0;
 }
 
