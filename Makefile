@@ -15,18 +15,19 @@ CLANG   ?= clang
 PKG_CONFIG ?= pkg-config
 
 # Libraries the code links against, and what make deps installs.
-LIB_PKGS  := libsodium lmdb jansson
+LIB_PKGS  := libsodium lmdb jansson libzmq avahi-client inih
 TEST_PKGS := cmocka
 APT_PKGS  := build-essential pkg-config python3 clang libclang-rt-14-dev \
 	libsodium-dev liblmdb-dev lmdb-utils libzmq3-dev libavahi-client-dev \
-	libinih-dev libjansson-dev libcmocka-dev libcsv-dev
+	libinih-dev libjansson-dev libcmocka-dev libcsv-dev dbus avahi-daemon \
+	iproute2 procps
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Werror
 CSTD    := -std=c11 -D_GNU_SOURCE
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(LIB_PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(LIB_PKGS) 2>/dev/null) -lcsv
-INCS    := -Icrdt -Itransport -Itools
+INCS    := -Icrdt -Itransport -Itools -Idaemon
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = $(CSTD) $(WARN) $(INCS) $(PKG_CFLAGS) $(CFLAGS) -MMD -MP
 
@@ -34,7 +35,8 @@ SAN      := -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 TEST_CFLAGS = $(CSTD) $(WARN) $(INCS) $(PKG_CFLAGS) -O1 -g $(SAN) -MMD -MP
 
-LIB_SRCS  := $(wildcard crdt/*.c transport/*.c)
+LIB_SRCS  := $(wildcard crdt/*.c transport/*.c) \
+	$(filter-out daemon/main.c,$(wildcard daemon/*.c))
 TOOL_SRCS := $(filter-out tools/nusactl.c,$(wildcard tools/*.c))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
@@ -59,10 +61,11 @@ all: build/nusactl
 
 deps:
 	@missing=""; \
-	for p in $(LIB_PKGS) $(TEST_PKGS) libzmq avahi-client inih; do \
+	for p in $(LIB_PKGS) $(TEST_PKGS); do \
 		$(PKG_CONFIG) --exists $$p 2>/dev/null || missing="$$missing $$p"; \
 	done; \
-	for c in cc make python3 $(CLANG) mdb_stat $(PKG_CONFIG); do \
+	for c in cc make python3 $(CLANG) mdb_stat $(PKG_CONFIG) dbus-daemon \
+		avahi-daemon ip ps; do \
 		command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; \
 	done; \
 	[ -f /usr/include/csv.h ] || missing="$$missing csv.h"; \
