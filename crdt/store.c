@@ -906,22 +906,37 @@ item_fill(struct store_txn *t, struct store_item *it, const uint8_t *id)
 }
 
 int
-store_feed_each(struct store_txn *t, const uint8_t author[NUSA_KEY_LEN],
-    uint64_t from, int (*fn)(const struct store_item *it, void *ctx),
-    void *ctx)
+store_feed_each_after(struct store_txn *t,
+    const uint8_t author[NUSA_KEY_LEN], uint64_t seq,
+    const uint8_t after[NUSA_HASH_LEN],
+    int (*fn)(const struct store_item *it, void *ctx), void *ctx)
 {
 	uint8_t fk[FEED_KEY_LEN];
 	struct store_item it;
 	MDB_cursor *c;
 	MDB_val k, v;
-	int rc, op = MDB_SET_RANGE, from_fn = 0;
+	int rc, op, from_fn = 0;
 
-	feed_key(fk, author, from ? from : 1);
+	feed_key(fk, author, seq ? seq : 1);
 	k = MV(fk, sizeof(fk));
 	if ((rc = mdb_cursor_open(t->txn, t->s->dbi[DB_FEEDS], &c)) != 0)
 		return store_mdb_err(rc);
-	while ((rc = mdb_cursor_get(c, &k, &v, op)) == 0) {
-		op = MDB_NEXT;
+	if (after) {
+		/* The first id at seq not below after; skip after itself. */
+		v = MV(after, NUSA_HASH_LEN);
+		rc = mdb_cursor_get(c, &k, &v, MDB_GET_BOTH_RANGE);
+		if (rc == 0 && v.mv_size == NUSA_HASH_LEN &&
+		    memcmp(v.mv_data, after, NUSA_HASH_LEN) == 0)
+			rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+		else if (rc == MDB_NOTFOUND) {
+			/* Nothing at seq from after on: the next seq. */
+			feed_key(fk, author, seq + 1);
+			k = MV(fk, sizeof(fk));
+			rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		}
+	} else
+		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	for (op = MDB_NEXT; rc == 0; rc = mdb_cursor_get(c, &k, &v, op)) {
 		if (k.mv_size != FEED_KEY_LEN || v.mv_size != NUSA_HASH_LEN ||
 		    memcmp(k.mv_data, author, NUSA_KEY_LEN) != 0) {
 			rc = MDB_NOTFOUND;
@@ -935,6 +950,24 @@ store_feed_each(struct store_txn *t, const uint8_t author[NUSA_KEY_LEN],
 	}
 	mdb_cursor_close(c);
 	return iter_end(rc, from_fn);
+}
+
+uint64_t
+store_generation(struct store *s)
+{
+	MDB_envinfo info;
+
+	if (mdb_env_info(s->env, &info) != 0)
+		return 0;
+	return (uint64_t)info.me_last_txnid;
+}
+
+int
+store_feed_each(struct store_txn *t, const uint8_t author[NUSA_KEY_LEN],
+    uint64_t from, int (*fn)(const struct store_item *it, void *ctx),
+    void *ctx)
+{
+	return store_feed_each_after(t, author, from, NULL, fn, ctx);
 }
 
 int

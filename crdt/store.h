@@ -154,6 +154,14 @@ int store_feed_each(struct store_txn *t, const uint8_t author[NUSA_KEY_LEN],
     uint64_t from, int (*fn)(const struct store_item *it, void *ctx),
     void *ctx);
 
+/* Like store_feed_each() from seq, but starting after the entry with id
+ * after at seq (NULL: from seq on), so a stream can resume where it
+ * stopped in another transaction. */
+int store_feed_each_after(struct store_txn *t,
+    const uint8_t author[NUSA_KEY_LEN], uint64_t seq,
+    const uint8_t after[NUSA_HASH_LEN],
+    int (*fn)(const struct store_item *it, void *ctx), void *ctx);
+
 /* Calls fn for every entry in (clock, author, id) order. */
 int store_log_each(struct store_txn *t,
     int (*fn)(const struct store_item *it, void *ctx), void *ctx);
@@ -173,6 +181,10 @@ typedef void (*store_fault_fn)(const uint8_t *id, const char *what,
  * was reported, or another negative error. */
 int store_verify(struct store *s, store_fault_fn fn, void *ctx,
     size_t *entries);
+
+/* A number that changes whenever a write transaction commits (in this
+ * or another process): cheap to poll for new entries. */
+uint64_t store_generation(struct store *s);
 
 /* Copies the clock of the last entry this store authored or saw. */
 uint64_t store_hlc(struct store_txn *t);
