@@ -57,7 +57,7 @@ endif
 .PHONY: all deps test unit integration fuzz-smoke fuzz demo bench install \
 	clean deps-arm64 test-arm64
 
-all: build/nusactl
+all: build/nusactl build/nusad
 
 deps:
 	@missing=""; \
@@ -88,6 +88,10 @@ build/nusactl: build/obj/tools/nusactl.o $(LIB_OBJS)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS)
 
+build/nusad: build/obj/daemon/main.o $(LIB_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS)
+
 # The sanitizer build: every object again, the tools and the unit tests.
 build/test/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -95,6 +99,9 @@ build/test/obj/%.o: %.c
 	$(Q)$(CC) $(TEST_CFLAGS) -c $< -o $@
 
 build/test/nusactl: build/test/obj/tools/nusactl.o $(TEST_LIB_OBJS)
+	$(Q)$(CC) $(SAN) $^ -o $@ $(PKG_LIBS)
+
+build/test/nusad: build/test/obj/daemon/main.o $(TEST_LIB_OBJS)
 	$(Q)$(CC) $(SAN) $^ -o $@ $(PKG_LIBS)
 
 build/test/test_%: build/test/obj/tests/unit/test_%.o \

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <zmq.h>
 
 #include "books.h"
 #include "bundle.h"
@@ -35,7 +36,7 @@
 /* Options a command may take; each command lists the ones it accepts. */
 enum opt {
 	O_JSON, O_NETWORK, O_ROLE, O_NAME, O_VILLAGE, O_MEMBER, O_TYPE,
-	O_MEMO, O_DATE, O_FOR, O_OUT, O_COUNT
+	O_MEMO, O_DATE, O_FOR, O_OUT, O_TIMEOUT, O_COUNT
 };
 
 static const struct {
@@ -53,6 +54,7 @@ static const struct {
 	[O_DATE] = { "date", 1 },
 	[O_FOR] = { "for", 1 },
 	[O_OUT] = { "out", 1 },
+	[O_TIMEOUT] = { "timeout", 1 },
 };
 
 #define OPT(o) (1u << (o))
@@ -1365,6 +1367,237 @@ cmd_import(struct ctl *c)
 
 static int cmd_help(struct ctl *c);
 
+/* ---- the running daemon, through its control socket ---- */
+
+/* Sends one request to nusad's control socket (DIR/nusad.sock) and
+ * returns its JSON reply, or NULL if nusad does not answer. */
+static json_t *
+daemon_ask(struct ctl *c, const char *req)
+{
+	char ep[PATH_MAX + 8], path[PATH_MAX];
+	void *ctx, *sock;
+	zmq_msg_t m;
+	json_t *j = NULL;
+	int ms = 3000, zero = 0;
+	struct stat sb;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/nusad.sock", c->dir) >=
+	    sizeof(path) || stat(path, &sb) != 0)
+		return NULL;
+	snprintf(ep, sizeof(ep), "ipc://%s", path);
+	if ((ctx = zmq_ctx_new()) == NULL)
+		return NULL;
+	if ((sock = zmq_socket(ctx, ZMQ_REQ)) != NULL &&
+	    zmq_setsockopt(sock, ZMQ_RCVTIMEO, &ms, sizeof(ms)) == 0 &&
+	    zmq_setsockopt(sock, ZMQ_SNDTIMEO, &ms, sizeof(ms)) == 0 &&
+	    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero)) == 0 &&
+	    zmq_connect(sock, ep) == 0 &&
+	    zmq_send(sock, req, strlen(req), 0) >= 0) {
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, sock, 0) >= 0)
+			j = json_loadb(zmq_msg_data(&m), zmq_msg_size(&m), 0,
+			    NULL);
+		zmq_msg_close(&m);
+	}
+	if (sock)
+		zmq_close(sock);
+	zmq_ctx_term(ctx);
+	return j;
+}
+
+static void
+print_ago(int64_t when)
+{
+	int64_t d = (int64_t)time(NULL) - when;
+
+	if (when == 0)
+		printf("never");
+	else if (d < 120)
+		printf("%" PRId64 "s ago", d < 0 ? 0 : d);
+	else if (d < 7200)
+		printf("%" PRId64 "m ago", d / 60);
+	else if (d < 172800)
+		printf("%" PRId64 "h ago", d / 3600);
+	else
+		printf("%" PRId64 "d ago", d / 86400);
+}
+
+static int
+cmd_status(struct ctl *c)
+{
+	json_t *j, *p, *n;
+	size_t i;
+	char dev[HEXKEY];
+
+	if (load_key(c) != 0)
+		return EXIT_FAILURE;
+	hex_key(dev, c->k->pk);
+	j = daemon_ask(c, "status");
+	if (c->json) {
+		if (j == NULL)
+			j = json_pack("{s:s, s:b}", "device", dev, "running",
+			    0);
+		else
+			json_object_set_new(j, "running", json_true());
+		json_out(j);
+		return 0;
+	}
+	if (j == NULL) {
+		printf("box %s\n", dev);
+		printf("nusad: not running (no answer on %s/nusad.sock)\n",
+		    c->dir);
+		return 0;
+	}
+	printf("box %s (%s mode)%s%s\n", dev,
+	    json_string_value(json_object_get(j, "mode")),
+	    json_string_length(json_object_get(j, "listen")) ?
+	    ", listening on " : "",
+	    json_string_value(json_object_get(j, "listen")));
+	json_array_foreach(json_object_get(j, "networks"), i, n)
+		printf("network %s: %" JSON_INTEGER_FORMAT " entries\n",
+		    json_string_value(json_object_get(n, "name")),
+		    json_integer_value(json_object_get(n, "entries")));
+	if (json_array_size(json_object_get(j, "peers")) == 0)
+		printf("no peers yet\n");
+	json_array_foreach(json_object_get(j, "peers"), i, p) {
+		printf("peer %.16s %s %s, %s, last synced ",
+		    json_string_value(json_object_get(p, "id")),
+		    json_string_length(json_object_get(p, "addr")) ?
+		    json_string_value(json_object_get(p, "addr")) : "-",
+		    json_string_value(json_object_get(p, "source")),
+		    json_is_true(json_object_get(p, "connected")) ?
+		    "connected" : "not connected");
+		print_ago(json_integer_value(json_object_get(p,
+		    "last_synced")));
+		printf(", behind %" JSON_INTEGER_FORMAT ", ahead %"
+		    JSON_INTEGER_FORMAT "\n",
+		    json_integer_value(json_object_get(p, "behind")),
+		    json_integer_value(json_object_get(p, "ahead")));
+		if (json_string_length(json_object_get(p, "last_error")))
+			printf("  last error: %s\n", json_string_value(
+			    json_object_get(p, "last_error")));
+	}
+	json_decref(j);
+	return 0;
+}
+
+static json_t *
+find_peer(json_t *status, const char *id)
+{
+	json_t *p;
+	size_t i;
+
+	json_array_foreach(json_object_get(status, "peers"), i, p)
+		if (strncasecmp(json_string_value(json_object_get(p, "id")),
+		    id, 2 * NUSA_KEY_LEN) == 0)
+			return p;
+	return NULL;
+}
+
+static int
+cmd_sync(struct ctl *c)
+{
+	const char *peer = c->argv[0];
+	char req[512], id[HEXKEY];
+	json_t *j, *p;
+	int64_t since;
+	long timeout = 60, waited;
+	char *end;
+
+	if (c->opt[O_TIMEOUT]) {
+		timeout = strtol(c->opt[O_TIMEOUT], &end, 10);
+		if (*end || timeout < 1 || timeout > 86400)
+			die(c, "--timeout: seconds from 1 to 86400");
+	}
+	if (strlen(peer) < 2 * NUSA_KEY_LEN || strlen(peer) > 400)
+		die(c, "PEER is a device id (64 hex digits) or "
+		    "ID@tcp://HOST:PORT");
+	snprintf(id, sizeof(id), "%.64s", peer);
+	snprintf(req, sizeof(req), "sync %s", peer);
+	if ((j = daemon_ask(c, req)) == NULL)
+		return fail(c, "nusad is not running on %s (start it: "
+		    "systemctl start nusad)", c->dir);
+	if (!json_is_true(json_object_get(j, "ok"))) {
+		int rc = fail(c, "%s", json_string_value(json_object_get(j,
+		    "error")));
+
+		json_decref(j);
+		return rc;
+	}
+	since = json_integer_value(json_object_get(j, "since"));
+	json_decref(j);
+	/* Synced once both sides have said they are caught up after now. */
+	for (waited = 0; waited < timeout * 5; waited++) {
+		if ((j = daemon_ask(c, "status")) != NULL &&
+		    (p = find_peer(j, id)) != NULL &&
+		    json_integer_value(json_object_get(p, "last_synced")) >=
+		    since && json_is_true(json_object_get(p, "in_sync"))) {
+			printf("synced with %.16s: sent %" JSON_INTEGER_FORMAT
+			    ", received %" JSON_INTEGER_FORMAT " entries in "
+			    "all\n", id,
+			    json_integer_value(json_object_get(p, "sent")),
+			    json_integer_value(json_object_get(p,
+			    "received")));
+			json_decref(j);
+			return 0;
+		}
+		json_decref(j);
+		usleep(200000);
+	}
+	return fail(c, "not synced with %.16s within %ld s (is it reachable "
+	    "and enrolled? see nusactl status)", id, timeout);
+}
+
+/* A hub keeps each network it serves in DIR/networks/NETWORK_ID/. */
+static int
+cmd_hub_join(struct ctl *c)
+{
+	const char *path = c->argv[0];
+	struct bundle_reader *r = NULL;
+	struct bundle_fault where;
+	struct bundle_stats st;
+	struct store *s = NULL;
+	char hex[HEXKEY], dir[PATH_MAX], sp[PATH_MAX];
+	FILE *f;
+	int rc;
+
+	if (load_key(c) != 0)
+		return EXIT_FAILURE;
+	if ((f = fopen(path, "rb")) == NULL)
+		return fail(c, "%s: %s", path, strerror(errno));
+	if ((rc = bundle_reader_open(&r, f)) != 0) {
+		fclose(f);
+		return fail(c, "%s: not a nusa bundle", path);
+	}
+	hex_key(hex, bundle_reader_network(r));
+	bundle_reader_free(&r);
+	rewind(f);
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/networks/%s", c->dir,
+	    hex) >= sizeof(dir) || (size_t)snprintf(sp, sizeof(sp),
+	    "%s/store", dir) >= sizeof(sp)) {
+		fclose(f);
+		return fail(c, "%s: path too long", c->dir);
+	}
+	snprintf(sp, sizeof(sp), "%s/networks", c->dir);
+	mkdir(sp, 0700);
+	mkdir(dir, 0700);
+	if ((size_t)snprintf(sp, sizeof(sp), "%s/store", dir) >= sizeof(sp))
+		rc = -ENAMETOOLONG;
+	else if ((rc = store_open(&s, sp, STORE_CREATE)) == 0)
+		rc = bundle_import(s, f, c->k->pk, &st, &where);
+	fclose(f);
+	store_close(s);
+	if (rc == -NUSA_EUNENROLLED)
+		return fail(c, "%s: the bundle does not enrol this hub; ask the "
+		    "network's admin to run: nusactl enrol %s --role relay, "
+		    "then export a new bundle", path, hex_key(hex, c->k->pk));
+	if (rc)
+		return fail(c, "%s: %s", path, nusa_strerror(rc));
+	printf("hub serves network %s now (%" PRIu64 " entries); reload "
+	    "nusad: systemctl reload nusad\n", hex, st.added);
+	return 0;
+}
+
 static const struct command commands[] = {
 	{ "init", cmd_init, OPT(O_NETWORK), 0, 0, "init --network NAME",
 	  "start a new network; this box is its root admin" },
@@ -1411,6 +1644,13 @@ static const struct command commands[] = {
 	  "write entries (or those a peer lacks) to a file" },
 	{ "bundle import", cmd_bundle_import, 0, 1, 1, "bundle import FILE",
 	  "verify and import a bundle" },
+	{ "status", cmd_status, OPT(O_JSON), 0, 0, "status [--json]",
+	  "this box and its peers, as the running nusad sees them" },
+	{ "sync", cmd_sync, OPT(O_TIMEOUT), 1, 1,
+	  "sync PEER [--timeout S]",
+	  "sync with PEER (ID or ID@tcp://HOST:PORT) now and wait" },
+	{ "hub join", cmd_hub_join, 0, 1, 1, "hub join BUNDLE",
+	  "hub mode: serve the network of a bundle that enrols this hub" },
 	{ "export", cmd_export, OPT(O_OUT), 1, 1,
 	  "export csv|json [--out FILE|DIR]",
 	  "members, accounts, balances and postings for spreadsheets" },

@@ -1,0 +1,1527 @@
+#include "nusad.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+#include <zmq.h>
+
+#include "discover.h"
+#include "key.h"
+#include "payload.h"
+#include "proto.h"
+#include "session.h"
+#include "store.h"
+
+#define TICK_MS		200	/* how often stores are checked for news */
+#define BURST		256	/* messages taken from one socket per turn */
+#define BAN_SECONDS	60	/* a peer that sent garbage waits this long */
+#define BANS_MAX	64
+#define LINKS_MAX	(CONFIG_PEERS_MAX + 1 + 64)
+#define NETS_MAX	1024
+#define RECONNECT_MS	1000	/* first retry; doubles, plus jitter */
+#define RECONNECT_MAX_MS 60000
+
+enum source {
+	SRC_STATIC = 1,
+	SRC_HUB = 2,
+	SRC_FOUND = 4,
+	SRC_INBOUND = 8,
+	SRC_MANUAL = 16,
+};
+
+struct net {
+	struct store *store;
+	uint8_t id[NUSA_KEY_LEN];
+	char name[NUSA_TEXT_MAX + 1];
+	uint64_t gen;		/* store_generation() last seen */
+};
+
+/* A device that may connect: its CURVE key and who it is. */
+struct allowed {
+	uint8_t curve[crypto_box_PUBLICKEYBYTES];
+	uint8_t id[NUSA_KEY_LEN];
+};
+
+/* What we know of one peer of one network, across its sessions. */
+struct peer {
+	uint8_t id[NUSA_KEY_LEN];
+	size_t net;
+	char addr[CONFIG_ADDR_MAX];
+	int sources;
+	int64_t last_seen, last_synced;
+	uint64_t sent, received, added;
+	char last_error[PROTO_TEXT_MAX + 64];
+};
+
+struct nusad;
+
+/* A peer we dial: one DEALER socket, one session while connected. */
+struct link {
+	struct nusad *d;
+	struct config_peer cp;
+	int source;
+	void *sock, *mon;
+	int up;			/* security handshake done */
+	int64_t reopen_at;	/* closed after a fault: reopen then */
+	int denied;		/* revoked or not enrolled: never again */
+	struct session *s;
+	unsigned serial;
+};
+
+/* A peer that dialed us, on the ROUTER socket. */
+struct inbound {
+	struct nusad *d;
+	uint8_t rid[256];
+	size_t rid_len;
+	uint8_t id[NUSA_KEY_LEN];
+	size_t net;
+	struct session *s;
+};
+
+struct ban {
+	uint8_t id[NUSA_KEY_LEN];
+	int64_t until;
+};
+
+struct nusad {
+	struct config cfg;
+	struct nusad_opts o;
+	struct log log;
+	struct key *key;
+	uint8_t curve_pk[crypto_box_PUBLICKEYBYTES];
+	uint8_t *curve_sk;	/* sodium_malloc */
+	void *zctx, *zap, *router, *control;
+	struct net *nets;
+	size_t nnets;
+	struct allowed *allowed;
+	size_t nallowed;
+	struct link *links[LINKS_MAX];
+	size_t nlinks;
+	struct inbound **in;
+	size_t nin;
+	struct peer *peers;
+	size_t npeers, cappeers;
+	struct ban bans[BANS_MAX];
+	struct discover *disc;
+	int disc_logged;
+	unsigned serial;
+	int64_t next_tick;
+};
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *
+hex8(char out[17], const uint8_t *id)
+{
+	return nusa_hex(out, id, 8);
+}
+
+static const char *
+source_name(int src)
+{
+	if (src & SRC_HUB)
+		return "hub";
+	if (src & SRC_STATIC)
+		return "static";
+	if (src & SRC_FOUND)
+		return "discovered";
+	if (src & SRC_MANUAL)
+		return "manual";
+	return "inbound";
+}
+
+/* ---- peers: what status reports ---- */
+
+static struct peer *
+peer_get(struct nusad *d, const uint8_t id[NUSA_KEY_LEN], size_t net)
+{
+	struct peer *p;
+	size_t i;
+
+	for (i = 0; i < d->npeers; i++)
+		if (d->peers[i].net == net &&
+		    memcmp(d->peers[i].id, id, NUSA_KEY_LEN) == 0)
+			return &d->peers[i];
+	if (d->npeers == d->cappeers) {
+		size_t cap = d->cappeers ? d->cappeers * 2 : 16;
+
+		/* A hub meets many boxes, but never more than the devices
+		 * enrolled in its networks (ZAP admits no other). */
+		if ((p = realloc(d->peers, cap * sizeof(*p))) == NULL)
+			return NULL;
+		d->peers = p;
+		d->cappeers = cap;
+	}
+	p = &d->peers[d->npeers++];
+	memset(p, 0, sizeof(*p));
+	memcpy(p->id, id, NUSA_KEY_LEN);
+	p->net = net;
+	return p;
+}
+
+/* Folds a finished session's counts into its peer's record. */
+static void
+peer_fold(struct nusad *d, const uint8_t *id, size_t net,
+    const struct session *s)
+{
+	struct peer *p = peer_get(d, id, net);
+	const struct session_stats *st = session_stats(s);
+
+	if (p == NULL)
+		return;
+	p->sent += st->sent_entries;
+	p->received += st->recv_entries;
+	p->added += st->added;
+	if (st->synced > p->last_synced)
+		p->last_synced = st->synced;
+	if (session_error(s)[0])
+		snprintf(p->last_error, sizeof(p->last_error), "%s",
+		    session_error(s));
+}
+
+static int
+banned(struct nusad *d, const uint8_t id[NUSA_KEY_LEN])
+{
+	int64_t now = now_ms();
+	size_t i;
+
+	for (i = 0; i < BANS_MAX; i++)
+		if (d->bans[i].until > now &&
+		    memcmp(d->bans[i].id, id, NUSA_KEY_LEN) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+ban(struct nusad *d, const uint8_t id[NUSA_KEY_LEN])
+{
+	size_t i, oldest = 0;
+
+	for (i = 0; i < BANS_MAX; i++)
+		if (d->bans[i].until < d->bans[oldest].until)
+			oldest = i;
+	memcpy(d->bans[oldest].id, id, NUSA_KEY_LEN);
+	d->bans[oldest].until = now_ms() + BAN_SECONDS * 1000;
+}
+
+/* 1 if id is enrolled in network net and not revoked. */
+static int
+admitted(struct nusad *d, size_t net, const uint8_t id[NUSA_KEY_LEN])
+{
+	struct store_txn *t;
+	struct store_device dev;
+	int ok = 0;
+
+	if (store_begin(d->nets[net].store, &t, STORE_READ) != 0)
+		return 0;
+	if (store_device(t, id, &dev) == 0 && dev.role != ROLE_NONE &&
+	    dev.cut == UINT64_MAX)
+		ok = 1;
+	store_abort(t);
+	return ok;
+}
+
+/* ---- the ZAP handler's table ---- */
+
+struct collect {
+	struct nusad *d;
+	struct allowed *v;
+	size_t n, cap;
+};
+
+static int
+collect_device(const struct store_device *dev, void *ctx)
+{
+	struct collect *c = ctx;
+	struct allowed *v;
+
+	if (dev->role == ROLE_NONE || dev->cut != UINT64_MAX)
+		return 0;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 32;
+
+		if ((v = realloc(c->v, cap * sizeof(*v))) == NULL)
+			return -ENOMEM;
+		c->v = v;
+		c->cap = cap;
+	}
+	if (crypto_sign_ed25519_pk_to_curve25519(c->v[c->n].curve,
+	    dev->pk) != 0)
+		return 0;	/* not a point: cannot be a CURVE peer */
+	memcpy(c->v[c->n].id, dev->pk, NUSA_KEY_LEN);
+	c->n++;
+	return 0;
+}
+
+/* Rebuilds the table of devices allowed to connect from the stores. */
+static int
+allowed_refresh(struct nusad *d)
+{
+	struct collect c = { .d = d };
+	struct store_txn *t;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < d->nnets && rc == 0; i++) {
+		if ((rc = store_begin(d->nets[i].store, &t, STORE_READ)) != 0)
+			break;
+		rc = store_devices_each(t, collect_device, &c);
+		store_abort(t);
+	}
+	if (rc) {
+		free(c.v);
+		log_error(&d->log, "reading enrolled devices: %s",
+		    nusa_strerror(rc));
+		return rc;
+	}
+	free(d->allowed);
+	d->allowed = c.v;
+	d->nallowed = c.n;
+	return 0;
+}
+
+static int
+recv_frame(void *sock, uint8_t *buf, size_t cap, size_t *len, int *more)
+{
+	int n = zmq_recv(sock, buf, cap, ZMQ_DONTWAIT);
+	size_t sz = sizeof(*more);
+
+	if (n < 0)
+		return -errno;
+	*len = (size_t)n > cap ? cap + 1 : (size_t)n;
+	*more = 0;
+	zmq_getsockopt(sock, ZMQ_RCVMORE, more, &sz);
+	return 0;
+}
+
+/* Answers one ZAP request (RFC 27): admits a CURVE client whose key is
+ * that of an enrolled, unrevoked device that is not banned. */
+static void
+zap_handle(struct nusad *d)
+{
+	uint8_t f[7][256];
+	size_t len[7], n = 0, i;
+	int more = 1, ok = 0;
+	char user[2 * NUSA_KEY_LEN + 1] = "", who[17], addr[64];
+	const char *why = "unknown key";
+
+	while (more) {
+		if (n < 7) {
+			if (recv_frame(d->zap, f[n], sizeof(f[n]) - 1, &len[n],
+			    &more) != 0)
+				return;
+			n++;
+		} else if (recv_frame(d->zap, f[6], sizeof(f[6]) - 1,
+		    &len[6], &more) != 0)
+			return;
+	}
+	if (n < 6)
+		return;
+	if (n == 7 && len[0] == 3 && memcmp(f[0], "1.0", 3) == 0 &&
+	    len[5] == 5 && memcmp(f[5], "CURVE", 5) == 0 &&
+	    len[6] == crypto_box_PUBLICKEYBYTES) {
+		for (i = 0; i < d->nallowed; i++)
+			if (memcmp(d->allowed[i].curve, f[6], len[6]) == 0)
+				break;
+		if (i < d->nallowed && banned(d, d->allowed[i].id))
+			why = "banned for a while";
+		else if (i < d->nallowed) {
+			ok = 1;
+			nusa_hex(user, d->allowed[i].id, NUSA_KEY_LEN);
+		}
+	} else
+		why = "not CURVE";
+	snprintf(addr, sizeof(addr), "%.*s", (int)(len[3] < 63 ? len[3] : 63),
+	    (const char *)f[3]);
+	if (!ok) {
+		if (n == 7 && len[6] == crypto_box_PUBLICKEYBYTES)
+			log_warn(&d->log, "refused %s from %s: %s",
+			    hex8(who, f[6]), addr, why);
+		else
+			log_warn(&d->log, "refused a connection from %s: %s",
+			    addr, why);
+	} else
+		log_debug(&d->log, "admitted %.16s from %s", user, addr);
+	zmq_send(d->zap, "1.0", 3, ZMQ_SNDMORE);
+	zmq_send(d->zap, f[1], len[1] > 255 ? 255 : len[1], ZMQ_SNDMORE);
+	zmq_send(d->zap, ok ? "200" : "400", 3, ZMQ_SNDMORE);
+	zmq_send(d->zap, ok ? "OK" : why, ok ? 2 : strlen(why), ZMQ_SNDMORE);
+	zmq_send(d->zap, user, ok ? strlen(user) : 0, ZMQ_SNDMORE);
+	zmq_send(d->zap, "", 0, 0);
+}
+
+/* ---- sockets ---- */
+
+static int
+common_opts(struct nusad *d, void *sock)
+{
+	int zero = 0, hb = (int)d->cfg.heartbeat * 1000, hbt = hb * 3;
+	int64_t max = (int64_t)PROTO_MSG_MAX;
+	int hwm = 1000;
+
+	if (zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero)) ||
+	    zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max, sizeof(max)) ||
+	    zmq_setsockopt(sock, ZMQ_HEARTBEAT_IVL, &hb, sizeof(hb)) ||
+	    zmq_setsockopt(sock, ZMQ_HEARTBEAT_TIMEOUT, &hbt, sizeof(hbt)) ||
+	    zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof(hwm)) ||
+	    zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof(hwm)) ||
+	    zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, d->curve_pk,
+	    sizeof(d->curve_pk)) ||
+	    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, d->curve_sk,
+	    crypto_box_SECRETKEYBYTES))
+		return -errno;
+	return 0;
+}
+
+static int
+link_send(void *ctx, const uint8_t *msg, size_t len)
+{
+	struct link *k = ctx;
+
+	if (zmq_send(k->sock, msg, len, ZMQ_DONTWAIT) < 0)
+		return -errno;
+	return 0;
+}
+
+static int
+inbound_send(void *ctx, const uint8_t *msg, size_t len)
+{
+	struct inbound *in = ctx;
+
+	if (zmq_send(in->d->router, in->rid, in->rid_len,
+	    ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+	    zmq_send(in->d->router, msg, len, ZMQ_DONTWAIT) < 0)
+		return -errno;
+	return 0;
+}
+
+static void
+session_conf_for(struct nusad *d, struct session_conf *c, size_t net)
+{
+	memset(c, 0, sizeof(*c));
+	c->store = d->nets[net].store;
+	c->batch_max = d->o.batch_max;
+	c->byte_max = d->o.byte_max;
+	c->credit = (uint16_t)d->o.credit;
+}
+
+static void
+link_close_socket(struct link *k)
+{
+	struct nusad *d = k->d;
+
+	if (k->s) {
+		peer_fold(d, k->cp.id, 0, k->s);
+		session_free(&k->s);
+	}
+	if (k->mon) {
+		zmq_close(k->mon);
+		k->mon = NULL;
+	}
+	if (k->sock) {
+		zmq_socket_monitor(k->sock, NULL, 0);
+		zmq_close(k->sock);
+		k->sock = NULL;
+	}
+	k->up = 0;
+}
+
+static int
+link_open_socket(struct link *k)
+{
+	struct nusad *d = k->d;
+	uint8_t server[crypto_box_PUBLICKEYBYTES];
+	char ep[64];
+	int one = 1, ivl = RECONNECT_MS, ivlmax = RECONNECT_MAX_MS, rc;
+
+	if (crypto_sign_ed25519_pk_to_curve25519(server, k->cp.id) != 0)
+		return -NUSA_EMALFORMED;
+	if ((k->sock = zmq_socket(d->zctx, ZMQ_DEALER)) == NULL)
+		return -errno;
+	/* libzmq retries a lost connection by itself: after RECONNECT_MS,
+	 * doubling up to RECONNECT_MAX_MS, each wait plus a random jitter
+	 * of up to the base interval. */
+	if ((rc = common_opts(d, k->sock)) != 0 ||
+	    zmq_setsockopt(k->sock, ZMQ_CURVE_SERVERKEY, server,
+	    sizeof(server)) || zmq_setsockopt(k->sock, ZMQ_IMMEDIATE, &one,
+	    sizeof(one)) || zmq_setsockopt(k->sock, ZMQ_RECONNECT_IVL, &ivl,
+	    sizeof(ivl)) || zmq_setsockopt(k->sock, ZMQ_RECONNECT_IVL_MAX,
+	    &ivlmax, sizeof(ivlmax))) {
+		rc = rc ? rc : -errno;
+		goto fail;
+	}
+	k->serial = ++d->serial;
+	snprintf(ep, sizeof(ep), "inproc://nusad-mon-%u", k->serial);
+	if (zmq_socket_monitor(k->sock, ep, ZMQ_EVENT_CONNECTED |
+	    ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+	    ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+	    ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+	    ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+	    ZMQ_EVENT_CONNECT_RETRIED) != 0 ||
+	    (k->mon = zmq_socket(d->zctx, ZMQ_PAIR)) == NULL ||
+	    zmq_connect(k->mon, ep) != 0 ||
+	    zmq_connect(k->sock, k->cp.addr) != 0) {
+		rc = -errno;
+		goto fail;
+	}
+	return 0;
+fail:
+	link_close_socket(k);
+	return rc;
+}
+
+static struct link *
+link_find(struct nusad *d, const uint8_t id[NUSA_KEY_LEN])
+{
+	size_t i;
+
+	for (i = 0; i < d->nlinks; i++)
+		if (memcmp(d->links[i]->cp.id, id, NUSA_KEY_LEN) == 0)
+			return d->links[i];
+	return NULL;
+}
+
+static int
+link_add(struct nusad *d, const struct config_peer *cp, int source)
+{
+	struct link *k;
+	char who[17];
+	int rc;
+
+	if ((k = link_find(d, cp->id)) != NULL) {
+		k->source |= source;
+		return 0;
+	}
+	if (memcmp(cp->id, d->key->pk, NUSA_KEY_LEN) == 0)
+		return 0;	/* ourselves, say found by Avahi */
+	if (d->nlinks == LINKS_MAX)
+		return -ENOSPC;
+	if ((k = calloc(1, sizeof(*k))) == NULL)
+		return -ENOMEM;
+	k->d = d;
+	k->cp = *cp;
+	k->source = source;
+	if ((rc = link_open_socket(k)) != 0) {
+		log_error(&d->log, "peer %s at %s: %s", hex8(who, cp->id),
+		    cp->addr, nusa_strerror(rc));
+		free(k);
+		return rc;
+	}
+	d->links[d->nlinks++] = k;
+	peer_get(d, cp->id, 0);
+	snprintf(peer_get(d, cp->id, 0)->addr, CONFIG_ADDR_MAX, "%s",
+	    cp->addr);
+	peer_get(d, cp->id, 0)->sources |= source;
+	log_info(&d->log, "%s peer %s at %s", source_name(source),
+	    hex8(who, cp->id), cp->addr);
+	return 0;
+}
+
+static void
+link_remove(struct nusad *d, size_t i)
+{
+	link_close_socket(d->links[i]);
+	free(d->links[i]);
+	d->links[i] = d->links[--d->nlinks];
+}
+
+/* Ends a link's session; after a fault the link closes for a while. */
+static void
+link_end(struct link *k, int rc)
+{
+	struct nusad *d = k->d;
+	char who[17];
+
+	if (k->s == NULL)
+		return;
+	if (session_error(k->s)[0] || rc)
+		log_warn(&d->log, "session with %s ended: %s",
+		    hex8(who, k->cp.id), session_error(k->s)[0] ?
+		    session_error(k->s) : nusa_strerror(rc));
+	if (session_peer_fault(k->s) || banned(d, k->cp.id)) {
+		ban(d, k->cp.id);
+		link_close_socket(k);
+		k->reopen_at = now_ms() + BAN_SECONDS * 1000;
+		return;
+	}
+	peer_fold(d, k->cp.id, 0, k->s);
+	session_free(&k->s);
+	/* A clean end (say the peer restarts) leaves the socket to
+	 * reconnect; a session that cannot go on drops the connection so
+	 * that the next one starts afresh. */
+	link_close_socket(k);
+	k->reopen_at = now_ms() + RECONNECT_MS;
+}
+
+static void
+link_monitor(struct nusad *d, struct link *k)
+{
+	uint8_t ev[6], addr[256];
+	uint16_t event;
+	uint32_t value;
+	struct session_conf c;
+	char who[17];
+	int n, rc;
+
+	while ((n = zmq_recv(k->mon, ev, sizeof(ev), ZMQ_DONTWAIT)) >= 0) {
+		if (zmq_recv(k->mon, addr, sizeof(addr), 0) < 0 || n != 6)
+			continue;
+		memcpy(&event, ev, 2);
+		memcpy(&value, ev + 2, 4);
+		hex8(who, k->cp.id);
+		switch (event) {
+		case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+			k->up = 1;
+			session_free(&k->s);
+			session_conf_for(d, &c, 0);
+			c.send = link_send;
+			c.ctx = k;
+			if ((rc = session_new(&k->s, &c, 1, k->cp.id)) == 0)
+				rc = session_start(k->s);
+			if (rc) {
+				log_error(&d->log, "session with %s: %s", who,
+				    nusa_strerror(rc));
+				session_free(&k->s);
+			} else
+				log_info(&d->log, "connected to %s at %s", who,
+				    k->cp.addr);
+			peer_get(d, k->cp.id, 0)->last_seen = time(NULL);
+			break;
+		case ZMQ_EVENT_DISCONNECTED:
+			if (k->up)
+				log_info(&d->log, "lost %s at %s", who,
+				    k->cp.addr);
+			k->up = 0;
+			if (k->s) {
+				peer_fold(d, k->cp.id, 0, k->s);
+				session_free(&k->s);
+			}
+			break;
+		case ZMQ_EVENT_CONNECT_RETRIED:
+			log_debug(&d->log, "%s at %s unreachable, retry in %"
+			    PRIu32 " ms", who, k->cp.addr, value);
+			break;
+		case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+		case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+		case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+			log_warn(&d->log, "%s at %s refused us (not enrolled "
+			    "there, or another key answers)", who, k->cp.addr);
+			break;
+		}
+		if (k->sock == NULL)
+			return;
+	}
+}
+
+static void
+link_input(struct nusad *d, struct link *k)
+{
+	struct proto_msg m;
+	zmq_msg_t msg;
+	int more, i, rc;
+	size_t sz = sizeof(more);
+
+	for (i = 0; i < BURST && k->sock; i++) {
+		zmq_msg_init(&msg);
+		if (zmq_msg_recv(&msg, k->sock, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&msg);
+			return;
+		}
+		more = 0;
+		zmq_getsockopt(k->sock, ZMQ_RCVMORE, &more, &sz);
+		if (k->s == NULL || more) {
+			/* No session, or a multi-frame message: not ours. */
+			zmq_msg_close(&msg);
+			while (more && zmq_msg_init(&msg) == 0 &&
+			    zmq_msg_recv(&msg, k->sock, 0) >= 0) {
+				zmq_getsockopt(k->sock, ZMQ_RCVMORE, &more,
+				    &sz);
+				zmq_msg_close(&msg);
+			}
+			continue;
+		}
+		rc = proto_decode(&m, zmq_msg_data(&msg), zmq_msg_size(&msg));
+		if (rc == 0)
+			rc = session_input(k->s, &m);
+		else {
+			session_fail(k->s, PROTO_ERR_PROTOCOL,
+			    "malformed message");
+			ban(d, k->cp.id);
+		}
+		zmq_msg_close(&msg);
+		if (rc) {
+			link_end(k, rc);
+			return;
+		}
+		peer_get(d, k->cp.id, 0)->last_seen = time(NULL);
+	}
+}
+
+/* ---- inbound sessions ---- */
+
+static void
+inbound_remove(struct nusad *d, size_t i)
+{
+	struct inbound *in = d->in[i];
+
+	if (in->s) {
+		peer_fold(d, in->id, in->net, in->s);
+		session_free(&in->s);
+	}
+	free(in);
+	d->in[i] = d->in[--d->nin];
+}
+
+static void
+inbound_end(struct nusad *d, size_t i, int rc)
+{
+	struct inbound *in = d->in[i];
+	char who[17];
+
+	log_warn(&d->log, "session with %s ended: %s", hex8(who, in->id),
+	    session_error(in->s)[0] ? session_error(in->s) :
+	    nusa_strerror(rc));
+	if (session_peer_fault(in->s))
+		ban(d, in->id);
+	inbound_remove(d, i);
+}
+
+static void
+reply_error(struct nusad *d, const uint8_t *rid, size_t rid_len,
+    uint8_t code, const char *text)
+{
+	struct proto_buf b = { 0 };
+
+	if (proto_error(&b, code, text) == 0 &&
+	    zmq_send(d->router, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) >=
+	    0)
+		zmq_send(d->router, b.buf, b.len, ZMQ_DONTWAIT);
+	free(b.buf);
+}
+
+/* A HELLO from a peer without a session: open one if it may have it. */
+static void
+inbound_hello(struct nusad *d, const uint8_t *rid, size_t rid_len,
+    const uint8_t id[NUSA_KEY_LEN], const struct proto_msg *m)
+{
+	struct inbound *in, **v;
+	struct session_conf c;
+	size_t net, i;
+	char who[17];
+	int rc;
+
+	hex8(who, id);
+	for (net = 0; net < d->nnets; net++)
+		if (memcmp(d->nets[net].id, m->network, NUSA_KEY_LEN) == 0)
+			break;
+	if (net == d->nnets) {
+		log_warn(&d->log, "%s asked for a network not served here",
+		    who);
+		reply_error(d, rid, rid_len, PROTO_ERR_NETWORK,
+		    "network not served here");
+		return;
+	}
+	if (!admitted(d, net, id)) {
+		log_warn(&d->log, "%s is not enrolled in %s, or revoked", who,
+		    d->nets[net].name);
+		reply_error(d, rid, rid_len, PROTO_ERR_DENIED,
+		    "not enrolled in this network, or revoked");
+		return;
+	}
+	/* A peer that reconnects replaces its old session. */
+	for (i = 0; i < d->nin; i++)
+		if (d->in[i]->net == net &&
+		    memcmp(d->in[i]->id, id, NUSA_KEY_LEN) == 0) {
+			inbound_remove(d, i);
+			break;
+		}
+	if (d->nin >= d->cfg.max_sessions) {
+		log_warn(&d->log, "%s refused: %zu sessions already", who,
+		    d->nin);
+		reply_error(d, rid, rid_len, PROTO_ERR_BUSY,
+		    "too many sessions, try later");
+		return;
+	}
+	if ((in = calloc(1, sizeof(*in))) == NULL ||
+	    (v = realloc(d->in, (d->nin + 1) * sizeof(*v))) == NULL) {
+		free(in);
+		return;
+	}
+	d->in = v;
+	in->d = d;
+	memcpy(in->rid, rid, rid_len);
+	in->rid_len = rid_len;
+	memcpy(in->id, id, NUSA_KEY_LEN);
+	in->net = net;
+	session_conf_for(d, &c, net);
+	c.send = inbound_send;
+	c.ctx = in;
+	if ((rc = session_new(&in->s, &c, 0, id)) != 0) {
+		free(in);
+		return;
+	}
+	d->in[d->nin++] = in;
+	peer_get(d, id, net)->sources |= SRC_INBOUND;
+	peer_get(d, id, net)->last_seen = time(NULL);
+	log_info(&d->log, "%s connected for %s", who, d->nets[net].name);
+	if ((rc = session_input(in->s, m)) != 0)
+		inbound_end(d, d->nin - 1, rc);
+}
+
+static void
+router_input(struct nusad *d)
+{
+	zmq_msg_t rid, msg;
+	struct proto_msg m;
+	uint8_t id[NUSA_KEY_LEN];
+	const char *user;
+	size_t i, sz;
+	int n, more, rc, extra, garbage;
+
+	for (n = 0; n < BURST; n++) {
+		zmq_msg_init(&rid);
+		if (zmq_msg_recv(&rid, d->router, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&rid);
+			return;
+		}
+		zmq_msg_init(&msg);
+		if (!zmq_msg_more(&rid) ||
+		    zmq_msg_recv(&msg, d->router, 0) < 0 ||
+		    zmq_msg_size(&rid) > 255) {
+			zmq_msg_close(&rid);
+			zmq_msg_close(&msg);
+			continue;
+		}
+		extra = 0;
+		for (more = zmq_msg_more(&msg); more;) {
+			/* Our messages are one frame: drop the rest. */
+			zmq_msg_t x;
+
+			zmq_msg_init(&x);
+			more = zmq_msg_recv(&x, d->router, 0) >= 0 &&
+			    zmq_msg_more(&x);
+			zmq_msg_close(&x);
+			extra = 1;
+		}
+		user = zmq_msg_gets(&msg, "User-Id");
+		if (user == NULL || nusa_unhex(id, NUSA_KEY_LEN, user) != 0)
+			goto next;
+		sz = zmq_msg_size(&rid);
+		for (i = 0; i < d->nin; i++)
+			if (d->in[i]->rid_len == sz &&
+			    memcmp(d->in[i]->rid, zmq_msg_data(&rid), sz) == 0)
+				break;
+		rc = extra ? -NUSA_EMALFORMED : proto_decode(&m,
+		    zmq_msg_data(&msg), zmq_msg_size(&msg));
+		if (i == d->nin) {
+			if (rc == 0 && m.type == PROTO_HELLO)
+				inbound_hello(d, zmq_msg_data(&rid), sz, id,
+				    &m);
+			else if (rc == -NUSA_EVERSION)
+				reply_error(d, zmq_msg_data(&rid), sz,
+				    PROTO_ERR_VERSION,
+				    "protocol version not supported");
+			else if (!(rc == 0 && m.type == PROTO_ERROR)) {
+				char who[17];
+
+				log_warn(&d->log, "%s sent %s without HELLO",
+				    hex8(who, id), rc ? "garbage" :
+				    "a message");
+				reply_error(d, zmq_msg_data(&rid), sz,
+				    PROTO_ERR_PROTOCOL, "HELLO first");
+			}
+			goto next;
+		}
+		garbage = rc != 0;
+		if (rc == 0)
+			rc = session_input(d->in[i]->s, &m);
+		else
+			session_fail(d->in[i]->s, PROTO_ERR_PROTOCOL,
+			    "malformed message");
+		if (rc) {
+			if (garbage)
+				ban(d, id);
+			inbound_end(d, i, rc);
+		} else
+			peer_get(d, id, d->in[i]->net)->last_seen = time(NULL);
+next:
+		zmq_msg_close(&rid);
+		zmq_msg_close(&msg);
+	}
+}
+
+/* ---- control socket ---- */
+
+static json_t *
+peer_json(struct nusad *d, const struct peer *p, struct session *s,
+    int connected)
+{
+	const struct session_stats *st = s ? session_stats(s) : NULL;
+	uint64_t ahead = 0, behind = 0;
+	int64_t synced = p->last_synced;
+	char id[2 * NUSA_KEY_LEN + 1];
+
+	if (s && session_established(s))
+		session_lag(s, &ahead, &behind);
+	if (st && st->synced > synced)
+		synced = st->synced;
+	nusa_hex(id, p->id, NUSA_KEY_LEN);
+	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I,"
+	    " s:I, s:I, s:I, s:s}",
+	    "id", id, "network", d->nets[p->net].name, "addr", p->addr,
+	    "source", source_name(p->sources), "connected", connected,
+	    "in_sync", s && session_established(s) && ahead == 0 &&
+	    behind == 0,
+	    "last_seen", (json_int_t)p->last_seen,
+	    "last_synced", (json_int_t)synced,
+	    "ahead", (json_int_t)ahead, "behind", (json_int_t)behind,
+	    "sent", (json_int_t)(p->sent + (st ? st->sent_entries : 0)),
+	    "received", (json_int_t)(p->received +
+	    (st ? st->recv_entries : 0)),
+	    "added", (json_int_t)(p->added + (st ? st->added : 0)),
+	    "last_error", p->last_error);
+}
+
+static json_t *
+status_json(struct nusad *d)
+{
+	json_t *root, *nets, *peers;
+	struct store_txn *t;
+	struct session *s;
+	size_t i, j;
+	int connected;
+	char id[2 * NUSA_KEY_LEN + 1];
+
+	nusa_hex(id, d->key->pk, NUSA_KEY_LEN);
+	root = json_pack("{s:s, s:s, s:s, s:b}", "device", id, "mode",
+	    d->cfg.mode == CONFIG_HUB ? "hub" : "box", "listen",
+	    d->cfg.listen, "discovery", d->disc != NULL &&
+	    discover_running(d->disc));
+	nets = json_array();
+	peers = json_array();
+	for (i = 0; i < d->nnets; i++) {
+		size_t count = 0;
+
+		if (store_begin(d->nets[i].store, &t, STORE_READ) == 0) {
+			count = store_count(t);
+			store_abort(t);
+		}
+		nusa_hex(id, d->nets[i].id, NUSA_KEY_LEN);
+		json_array_append_new(nets, json_pack("{s:s, s:s, s:I}", "id",
+		    id, "name", d->nets[i].name, "entries",
+		    (json_int_t)count));
+	}
+	for (i = 0; i < d->npeers; i++) {
+		s = NULL;
+		connected = 0;
+		for (j = 0; j < d->nlinks && s == NULL; j++)
+			if (d->peers[i].net == 0 && memcmp(d->links[j]->cp.id,
+			    d->peers[i].id, NUSA_KEY_LEN) == 0 &&
+			    d->links[j]->s) {
+				s = d->links[j]->s;
+				connected = d->links[j]->up;
+			}
+		for (j = 0; j < d->nin && s == NULL; j++)
+			if (d->in[j]->net == d->peers[i].net &&
+			    memcmp(d->in[j]->id, d->peers[i].id,
+			    NUSA_KEY_LEN) == 0) {
+				s = d->in[j]->s;
+				connected = 1;
+			}
+		json_array_append_new(peers, peer_json(d, &d->peers[i], s,
+		    connected));
+	}
+	json_object_set_new(root, "networks", nets);
+	json_object_set_new(root, "peers", peers);
+	return root;
+}
+
+/* "sync PEER": push now and, if the peer is not connected, dial it now
+ * (a link in backoff starts afresh). */
+static json_t *
+control_sync(struct nusad *d, const char *arg)
+{
+	struct config_peer cp;
+	struct link *k;
+	const char *why = NULL;
+	size_t i;
+	int found = 0, rc;
+
+	memset(&cp, 0, sizeof(cp));
+	if (strchr(arg, '@')) {
+		if (config_parse_peer(&cp, arg, &why) != 0)
+			return json_pack("{s:b, s:s}", "ok", 0, "error", why);
+	} else if (nusa_unhex(cp.id, NUSA_KEY_LEN, arg) != 0)
+		return json_pack("{s:b, s:s}", "ok", 0, "error",
+		    "not a device id (64 hex digits) or ID@tcp://HOST:PORT");
+	if ((k = link_find(d, cp.id)) != NULL) {
+		found = 1;
+		if (k->s && session_established(k->s)) {
+			if ((rc = session_pump(k->s, 1)) != 0)
+				link_end(k, rc);
+		} else if (!k->denied) {
+			if (cp.addr[0])
+				k->cp = cp;
+			link_close_socket(k);
+			k->reopen_at = 0;
+			if ((rc = link_open_socket(k)) != 0)
+				return json_pack("{s:b, s:s}", "ok", 0,
+				    "error", nusa_strerror(rc));
+		}
+	}
+	for (i = 0; i < d->nin; i++)
+		if (memcmp(d->in[i]->id, cp.id, NUSA_KEY_LEN) == 0) {
+			found = 1;
+			if ((rc = session_pump(d->in[i]->s, 1)) != 0) {
+				inbound_end(d, i, rc);
+				break;
+			}
+		}
+	if (!found && cp.addr[0]) {
+		if ((rc = link_add(d, &cp, SRC_MANUAL)) != 0)
+			return json_pack("{s:b, s:s}", "ok", 0, "error",
+			    nusa_strerror(rc));
+		found = 1;
+	}
+	if (!found)
+		return json_pack("{s:b, s:s}", "ok", 0, "error",
+		    "unknown peer: give its address as ID@tcp://HOST:PORT");
+	return json_pack("{s:b, s:I}", "ok", 1, "since",
+	    (json_int_t)time(NULL));
+}
+
+static void
+control_handle(struct nusad *d)
+{
+	char req[512], *out;
+	json_t *reply;
+	int n;
+
+	if ((n = zmq_recv(d->control, req, sizeof(req) - 1, ZMQ_DONTWAIT)) <
+	    0)
+		return;
+	req[n < (int)sizeof(req) - 1 ? n : (int)sizeof(req) - 1] = '\0';
+	if (strcmp(req, "status") == 0)
+		reply = status_json(d);
+	else if (strncmp(req, "sync ", 5) == 0)
+		reply = control_sync(d, req + 5);
+	else
+		reply = json_pack("{s:b, s:s}", "ok", 0, "error",
+		    "unknown request");
+	out = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
+	zmq_send(d->control, out ? out : "{}", out ? strlen(out) : 2, 0);
+	free(out);
+	json_decref(reply);
+}
+
+/* ---- discovery ---- */
+
+static void
+net_hash(uint8_t out[16], const struct nusad *d)
+{
+	crypto_generichash(out, 16, d->nets[0].id, NUSA_KEY_LEN, NULL, 0);
+}
+
+static void
+on_discovered(int found, const struct discover_peer *p, void *ctx)
+{
+	struct nusad *d = ctx;
+	struct config_peer cp;
+	uint8_t mine[16];
+	char who[17];
+	size_t i;
+
+	hex8(who, p->device);
+	if (!found) {
+		for (i = 0; i < d->nlinks; i++)
+			if (memcmp(d->links[i]->cp.id, p->device,
+			    NUSA_KEY_LEN) == 0 &&
+			    d->links[i]->source == SRC_FOUND) {
+				log_info(&d->log, "%s is gone from the LAN",
+				    who);
+				link_remove(d, i);
+				break;
+			}
+		return;
+	}
+	net_hash(mine, d);
+	if (p->proto != PROTO_VERSION || memcmp(p->nethash, mine, 16) != 0)
+		return;
+	if (!admitted(d, 0, p->device)) {
+		log_info(&d->log, "found %s on the LAN, not enrolled here",
+		    who);
+		return;
+	}
+	memset(&cp, 0, sizeof(cp));
+	memcpy(cp.id, p->device, NUSA_KEY_LEN);
+	snprintf(cp.addr, sizeof(cp.addr), "%s", p->addr);
+	log_info(&d->log, "found %s on the LAN at %s", who, p->addr);
+	link_add(d, &cp, SRC_FOUND);
+}
+
+static int
+listen_port(const char *addr)
+{
+	const char *c = strrchr(addr, ':');
+
+	return c ? atoi(c + 1) : 0;
+}
+
+static void
+discover_start(struct nusad *d)
+{
+	uint8_t nh[16];
+	char name[64], hex[17];
+	int rc;
+
+	if (!d->cfg.discovery || d->cfg.mode != CONFIG_BOX ||
+	    d->cfg.listen[0] == '\0')
+		return;
+	net_hash(nh, d);
+	snprintf(name, sizeof(name), "nusa-%s", hex8(hex, d->key->pk));
+	rc = discover_open(&d->disc, name, (uint16_t)listen_port(
+	    d->cfg.listen), d->key->pk, nh, PROTO_VERSION, on_discovered, d);
+	if (rc) {
+		log_warn(&d->log, "discovery off: %s", nusa_strerror(rc));
+		d->disc = NULL;
+	}
+}
+
+/* ---- stores ---- */
+
+static int
+net_open(struct nusad *d, const char *dir)
+{
+	char path[PATH_MAX];
+	struct net *n, *v;
+	struct store_txn *t;
+	int rc;
+
+	if (d->nnets == NETS_MAX)
+		return -ENOSPC;
+	if ((v = realloc(d->nets, (d->nnets + 1) * sizeof(*v))) == NULL)
+		return -ENOMEM;
+	d->nets = v;
+	n = &d->nets[d->nnets];
+	memset(n, 0, sizeof(*n));
+	if ((size_t)snprintf(path, sizeof(path), "%s/store", dir) >=
+	    sizeof(path))
+		return -ENAMETOOLONG;
+	if ((rc = store_open(&n->store, path, 0)) != 0) {
+		log_error(&d->log, "store %s: %s", path, nusa_strerror(rc));
+		return rc;
+	}
+	if ((rc = store_begin(n->store, &t, STORE_READ)) == 0) {
+		rc = store_network(t, n->id, n->name, sizeof(n->name));
+		store_abort(t);
+	}
+	if (rc) {
+		log_error(&d->log, "store %s: %s%s", path, nusa_strerror(rc),
+		    rc == -NUSA_ENONET ? " (import a bundle that enrols "
+		    "this box first)" : "");
+		store_close(n->store);
+		return rc;
+	}
+	n->gen = store_generation(n->store);
+	d->nnets++;
+	return 0;
+}
+
+static int
+nets_open(struct nusad *d)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	DIR *dir;
+	int rc = 0;
+
+	if (d->cfg.mode == CONFIG_BOX)
+		return net_open(d, d->cfg.data_dir);
+	if ((size_t)snprintf(path, sizeof(path), "%s/networks",
+	    d->cfg.data_dir) >= sizeof(path))
+		return -ENAMETOOLONG;
+	if ((dir = opendir(path)) == NULL) {
+		log_error(&d->log, "%s: %s (a hub keeps one directory per "
+		    "network there: nusactl hub join BUNDLE)", path,
+		    strerror(errno));
+		return -errno;
+	}
+	while ((e = readdir(dir)) != NULL && rc == 0) {
+		char sub[PATH_MAX];
+
+		if (e->d_name[0] == '.')
+			continue;
+		if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path,
+		    e->d_name) >= sizeof(sub))
+			continue;
+		rc = net_open(d, sub);
+	}
+	closedir(dir);
+	if (rc == 0 && d->nnets == 0) {
+		log_error(&d->log, "%s holds no network yet: nusactl -d %s "
+		    "hub join BUNDLE", path, d->cfg.data_dir);
+		rc = -NUSA_ENONET;
+	}
+	return rc;
+}
+
+/* ---- life cycle ---- */
+
+static int
+links_from_config(struct nusad *d)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < d->cfg.npeers; i++)
+		if ((rc = link_add(d, &d->cfg.peers[i], SRC_STATIC)) != 0)
+			return rc;
+	if (d->cfg.has_hub && (rc = link_add(d, &d->cfg.hub, SRC_HUB)) != 0)
+		return rc;
+	return 0;
+}
+
+int
+nusad_open(struct nusad **out, const struct config *c,
+    const struct nusad_opts *o, const struct log *l)
+{
+	struct nusad *d;
+	char path[PATH_MAX];
+	int rc, one = 1;
+	char id[2 * NUSA_KEY_LEN + 1];
+
+	*out = NULL;
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return -ENOMEM;
+	d->cfg = *c;
+	d->log = *l;
+	d->o.batch_max = o && o->batch_max ? o->batch_max : NUSA_BATCH_MAX;
+	d->o.byte_max = o && o->byte_max ? o->byte_max : 16384;
+	d->o.credit = o && o->credit ? o->credit : PROTO_CREDIT;
+	if (sodium_init() < 0) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (d->cfg.mode == CONFIG_HUB && (d->cfg.npeers || d->cfg.has_hub)) {
+		log_error(&d->log, "a hub does not dial out: leave peers and "
+		    "hub empty in hub mode");
+		rc = -EINVAL;
+		goto fail;
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s/device.key",
+	    c->data_dir) >= sizeof(path))
+		rc = -ENAMETOOLONG;
+	else
+		rc = key_load(&d->key, path);
+	if (rc != 0) {
+		log_error(&d->log, "%s: %s (nusactl -d %s keygen makes one)",
+		    path, nusa_strerror(rc), c->data_dir);
+		goto fail;
+	}
+	if ((d->curve_sk = sodium_malloc(crypto_box_SECRETKEYBYTES)) == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (crypto_sign_ed25519_pk_to_curve25519(d->curve_pk,
+	    d->key->pk) != 0 ||
+	    crypto_sign_ed25519_sk_to_curve25519(d->curve_sk,
+	    d->key->sk) != 0) {
+		rc = -NUSA_EMALFORMED;
+		goto fail;
+	}
+	if ((rc = nets_open(d)) != 0)
+		goto fail;
+	if ((rc = allowed_refresh(d)) != 0)
+		goto fail;
+	if ((d->zctx = zmq_ctx_new()) == NULL) {
+		rc = -errno;
+		goto fail;
+	}
+	/* The ZAP handler is bound before any socket that needs it. */
+	if ((d->zap = zmq_socket(d->zctx, ZMQ_REP)) == NULL ||
+	    zmq_bind(d->zap, "inproc://zeromq.zap.01") != 0) {
+		rc = -errno;
+		log_error(&d->log, "ZAP handler: %s", zmq_strerror(-rc));
+		goto fail;
+	}
+	if (c->listen[0]) {
+		if ((d->router = zmq_socket(d->zctx, ZMQ_ROUTER)) == NULL ||
+		    (rc = common_opts(d, d->router)) != 0 ||
+		    zmq_setsockopt(d->router, ZMQ_CURVE_SERVER, &one,
+		    sizeof(one)) || zmq_setsockopt(d->router,
+		    ZMQ_ZAP_DOMAIN, "nusa", 4) || zmq_setsockopt(d->router,
+		    ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) ||
+		    zmq_bind(d->router, c->listen) != 0) {
+			rc = rc ? rc : -errno;
+			log_error(&d->log, "listen %s: %s", c->listen,
+			    zmq_strerror(-rc));
+			goto fail;
+		}
+	}
+	if ((d->control = zmq_socket(d->zctx, ZMQ_REP)) == NULL ||
+	    zmq_setsockopt(d->control, ZMQ_LINGER, &(int){ 0 },
+	    sizeof(int)) || zmq_bind(d->control, c->control) != 0) {
+		rc = -errno;
+		log_error(&d->log, "control socket %s: %s (is another nusad "
+		    "running on this data directory?)", c->control,
+		    zmq_strerror(-rc));
+		goto fail;
+	}
+	if (strncmp(c->control, "ipc://", 6) == 0)
+		chmod(c->control + 6, 0600);
+	if ((rc = links_from_config(d)) != 0)
+		goto fail;
+	discover_start(d);
+	nusa_hex(id, d->key->pk, NUSA_KEY_LEN);
+	log_info(&d->log, "device %s, %s mode, %zu network%s%s%s", id,
+	    c->mode == CONFIG_HUB ? "hub" : "box", d->nnets,
+	    d->nnets == 1 ? "" : "s", c->listen[0] ? ", listening on " : "",
+	    c->listen);
+	*out = d;
+	return 0;
+fail:
+	nusad_close(d);
+	return rc;
+}
+
+/* Stores changed (a peer's batch, nusactl, the web): push to every
+ * session of the network, and end those of devices revoked meanwhile. */
+static void
+stores_changed(struct nusad *d)
+{
+	size_t i, n;
+	int rc, any = 0;
+	char who[17];
+
+	for (n = 0; n < d->nnets; n++) {
+		uint64_t g = store_generation(d->nets[n].store);
+
+		if (g == d->nets[n].gen)
+			continue;
+		d->nets[n].gen = g;
+		any = 1;
+		for (i = 0; i < d->nlinks; i++) {
+			struct link *k = d->links[i];
+
+			if (n != 0 || k->s == NULL)
+				continue;
+			if (!admitted(d, 0, k->cp.id)) {
+				log_warn(&d->log, "%s is revoked or no longer "
+				    "enrolled: dropped", hex8(who, k->cp.id));
+				session_fail(k->s, PROTO_ERR_DENIED,
+				    "revoked");
+				link_close_socket(k);
+				k->denied = 1;
+				continue;
+			}
+			if ((rc = session_pump(k->s, 1)) != 0)
+				link_end(k, rc);
+		}
+		for (i = 0; i < d->nin;) {
+			struct inbound *in = d->in[i];
+
+			if (in->net != n) {
+				i++;
+				continue;
+			}
+			if (!admitted(d, n, in->id)) {
+				log_warn(&d->log, "%s is revoked or no longer "
+				    "enrolled: dropped", hex8(who, in->id));
+				session_fail(in->s, PROTO_ERR_DENIED,
+				    "revoked");
+				inbound_remove(d, i);
+				continue;
+			}
+			if ((rc = session_pump(in->s, 1)) != 0) {
+				inbound_end(d, i, rc);
+				continue;
+			}
+			i++;
+		}
+	}
+	if (any)
+		allowed_refresh(d);
+}
+
+static void
+reload(struct nusad *d, const char *path)
+{
+	struct config c;
+	char err[512];
+	size_t i;
+
+	config_defaults(&c);
+	snprintf(c.data_dir, sizeof(c.data_dir), "%s", d->cfg.data_dir);
+	if (path == NULL || config_parse_file(&c, path, err, sizeof(err))) {
+		log_error(&d->log, "reload: %s", path ? err : "no config");
+		return;
+	}
+	for (i = 0; i < d->nlinks;) {
+		if (d->links[i]->source & (SRC_STATIC | SRC_HUB)) {
+			link_remove(d, i);
+			continue;
+		}
+		i++;
+	}
+	d->cfg.npeers = c.npeers;
+	memcpy(d->cfg.peers, c.peers, sizeof(c.peers));
+	d->cfg.hub = c.hub;
+	d->cfg.has_hub = c.has_hub;
+	if (d->cfg.mode == CONFIG_BOX)
+		links_from_config(d);
+	log_info(&d->log, "reloaded: %zu peers%s", c.npeers,
+	    c.has_hub ? " and the hub" : "");
+}
+
+#define ITEMS_MAX (4 + 2 * LINKS_MAX + 32)
+
+int
+nusad_run(struct nusad *d, volatile sig_atomic_t *stop,
+    volatile sig_atomic_t *hup, const char *path)
+{
+	zmq_pollitem_t items[ITEMS_MAX];
+	struct link *owner[ITEMS_MAX];
+	size_t n, i, ndisc, disc_at;
+	int64_t now;
+	long timeout, dt;
+
+	d->next_tick = now_ms() + TICK_MS;
+	while (!*stop) {
+		if (hup && *hup) {
+			*hup = 0;
+			reload(d, path);
+		}
+		n = 0;
+		items[n++] = (zmq_pollitem_t){ .socket = d->zap,
+			.events = ZMQ_POLLIN };
+		items[n++] = (zmq_pollitem_t){ .socket = d->control,
+			.events = ZMQ_POLLIN };
+		if (d->router)
+			items[n++] = (zmq_pollitem_t){ .socket = d->router,
+				.events = ZMQ_POLLIN };
+		for (i = 0; i < n; i++)
+			owner[i] = NULL;
+		for (i = 0; i < d->nlinks; i++) {
+			if (d->links[i]->sock == NULL)
+				continue;
+			owner[n] = d->links[i];
+			items[n++] = (zmq_pollitem_t){
+				.socket = d->links[i]->mon,
+				.events = ZMQ_POLLIN };
+			owner[n] = d->links[i];
+			items[n++] = (zmq_pollitem_t){
+				.socket = d->links[i]->sock,
+				.events = ZMQ_POLLIN };
+		}
+		disc_at = n;
+		ndisc = d->disc ? discover_pollitems(d->disc, items + n,
+		    ITEMS_MAX - n) : 0;
+		n += ndisc;
+		now = now_ms();
+		timeout = d->next_tick > now ? (long)(d->next_tick - now) : 0;
+		if (d->disc && (dt = discover_timeout(d->disc)) >= 0 &&
+		    dt < timeout)
+			timeout = dt;
+		if (zmq_poll(items, (int)n, timeout) < 0 && errno != EINTR) {
+			log_error(&d->log, "poll: %s", zmq_strerror(errno));
+			return -errno;
+		}
+		if (items[0].revents & ZMQ_POLLIN)
+			zap_handle(d);
+		if (items[1].revents & ZMQ_POLLIN)
+			control_handle(d);
+		if (d->router && (items[2].revents & ZMQ_POLLIN))
+			router_input(d);
+		for (i = 0; i < disc_at; i++) {
+			struct link *k = owner[i];
+			size_t j;
+
+			if (k == NULL || !(items[i].revents & ZMQ_POLLIN))
+				continue;
+			/* The link may be gone by now (discovery, a fault). */
+			for (j = 0; j < d->nlinks && d->links[j] != k; j++)
+				;
+			if (j == d->nlinks || k->sock == NULL)
+				continue;
+			if (items[i].socket == k->mon)
+				link_monitor(d, k);
+			else if (items[i].socket == k->sock)
+				link_input(d, k);
+		}
+		if (d->disc) {
+			discover_dispatch(d->disc, items + disc_at, ndisc);
+			if (!discover_running(d->disc) && !d->disc_logged) {
+				log_warn(&d->log, "Avahi is not running: no "
+				    "discovery, static peers and the hub only");
+				d->disc_logged = 1;
+			} else if (discover_running(d->disc))
+				d->disc_logged = 0;
+		}
+		now = now_ms();
+		if (now >= d->next_tick) {
+			d->next_tick = now + TICK_MS;
+			stores_changed(d);
+			for (i = 0; i < d->nlinks; i++) {
+				struct link *k = d->links[i];
+
+				if (k->sock == NULL && !k->denied &&
+				    now >= k->reopen_at)
+					link_open_socket(k);
+			}
+		}
+	}
+	log_info(&d->log, "stopping");
+	return 0;
+}
+
+void
+nusad_close(struct nusad *d)
+{
+	size_t i;
+
+	if (d == NULL)
+		return;
+	if (d->disc)
+		discover_close(d->disc);
+	while (d->nlinks)
+		link_remove(d, d->nlinks - 1);
+	while (d->nin)
+		inbound_remove(d, d->nin - 1);
+	free(d->in);
+	if (d->router)
+		zmq_close(d->router);
+	if (d->control)
+		zmq_close(d->control);
+	if (d->zap)
+		zmq_close(d->zap);
+	if (d->zctx)
+		zmq_ctx_term(d->zctx);
+	if (d->cfg.control[0] && strncmp(d->cfg.control, "ipc://", 6) == 0)
+		unlink(d->cfg.control + 6);
+	for (i = 0; i < d->nnets; i++)
+		store_close(d->nets[i].store);
+	free(d->nets);
+	free(d->allowed);
+	free(d->peers);
+	if (d->curve_sk)
+		sodium_free(d->curve_sk);
+	key_free(&d->key);
+	free(d);
+}
