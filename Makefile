@@ -104,6 +104,13 @@ build/test/nusactl: build/test/obj/tools/nusactl.o $(TEST_LIB_OBJS)
 build/test/nusad: build/test/obj/daemon/main.o $(TEST_LIB_OBJS)
 	$(Q)$(CC) $(SAN) $^ -o $@ $(PKG_LIBS)
 
+build/test/rogue: build/test/obj/tests/tools/rogue.o $(TEST_LIB_OBJS)
+	$(Q)$(CC) $(SAN) $^ -o $@ $(PKG_LIBS)
+
+build/linkemu: tests/tools/linkemu.c
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CSTD) $(WARN) -O2 -g $< -o $@
+
 build/test/test_%: build/test/obj/tests/unit/test_%.o \
 		build/test/obj/tests/unit/testutil.o $(TEST_LIB_OBJS)
 	$(Q)$(CC) $(SAN) $^ -o $@ $(PKG_LIBS) \
@@ -124,10 +131,14 @@ build/test/crashshim.so: tests/integration/crashshim.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) -shared -fPIC -O1 $< -o $@ -ldl
 
-integration: build/test/nusactl build/nusactl build/test/crashshim.so
+integration: build/test/nusactl build/nusactl build/test/crashshim.so \
+		build/test/nusad build/nusad build/test/rogue build/linkemu
 	@set -e; for t in tests/integration/*.sh; do \
 		echo "== $$t"; NUSACTL=$(CURDIR)/build/test/nusactl \
 		CRASHSHIM=$(CURDIR)/build/test/crashshim.so \
+		NUSAD=$(CURDIR)/build/test/nusad \
+		NUSAD_FAST=$(CURDIR)/build/nusad NUSACTL_FAST=$(CURDIR)/build/nusactl \
+		ROGUE=$(CURDIR)/build/test/rogue LINKEMU=$(CURDIR)/build/linkemu \
 		SHARED=$(CURDIR)/../shared bash $$t; done
 
 # Each fuzzer replays its seed corpus and then mutates for a few seconds:

@@ -40,6 +40,7 @@ enum source {
 };
 
 struct net {
+	char dir[PATH_MAX];
 	struct store *store;
 	uint8_t id[NUSA_KEY_LEN];
 	char name[NUSA_TEXT_MAX + 1];
@@ -317,7 +318,7 @@ static void
 zap_handle(struct nusad *d)
 {
 	uint8_t f[7][256];
-	size_t len[7], n = 0, i;
+	size_t len[7], n = 0, i = 0;
 	int more = 1, ok = 0;
 	char user[2 * NUSA_KEY_LEN + 1] = "", who[17], addr[64];
 	const char *why = "unknown key";
@@ -352,8 +353,9 @@ zap_handle(struct nusad *d)
 	    (const char *)f[3]);
 	if (!ok) {
 		if (n == 7 && len[6] == crypto_box_PUBLICKEYBYTES)
-			log_warn(&d->log, "refused %s from %s: %s",
-			    hex8(who, f[6]), addr, why);
+			log_warn(&d->log, "refused CURVE key %s from %s: %s",
+			    hex8(who, f[6]), addr, i < d->nallowed ? why :
+			    "not an enrolled device here");
 		else
 			log_warn(&d->log, "refused a connection from %s: %s",
 			    addr, why);
@@ -695,9 +697,12 @@ inbound_end(struct nusad *d, size_t i, int rc)
 	struct inbound *in = d->in[i];
 	char who[17];
 
-	log_warn(&d->log, "session with %s ended: %s", hex8(who, in->id),
-	    session_error(in->s)[0] ? session_error(in->s) :
-	    nusa_strerror(rc));
+	if (rc == -EHOSTUNREACH)
+		log_info(&d->log, "%s went away", hex8(who, in->id));
+	else
+		log_warn(&d->log, "session with %s ended: %s",
+		    hex8(who, in->id), session_error(in->s)[0] ?
+		    session_error(in->s) : nusa_strerror(rc));
 	if (session_peer_fault(in->s))
 		ban(d, in->id);
 	inbound_remove(d, i);
@@ -1112,8 +1117,12 @@ net_open(struct nusad *d, const char *dir)
 	char path[PATH_MAX];
 	struct net *n, *v;
 	struct store_txn *t;
+	size_t i;
 	int rc;
 
+	for (i = 0; i < d->nnets; i++)
+		if (strcmp(d->nets[i].dir, dir) == 0)
+			return 0;	/* served already */
 	if (d->nnets == NETS_MAX)
 		return -ENOSPC;
 	if ((v = realloc(d->nets, (d->nnets + 1) * sizeof(*v))) == NULL)
@@ -1122,7 +1131,8 @@ net_open(struct nusad *d, const char *dir)
 	n = &d->nets[d->nnets];
 	memset(n, 0, sizeof(*n));
 	if ((size_t)snprintf(path, sizeof(path), "%s/store", dir) >=
-	    sizeof(path))
+	    sizeof(path) || (size_t)snprintf(n->dir, sizeof(n->dir), "%s",
+	    dir) >= sizeof(n->dir))
 		return -ENAMETOOLONG;
 	if ((rc = store_open(&n->store, path, 0)) != 0) {
 		log_error(&d->log, "store %s: %s", path, nusa_strerror(rc));
@@ -1132,25 +1142,32 @@ net_open(struct nusad *d, const char *dir)
 		rc = store_network(t, n->id, n->name, sizeof(n->name));
 		store_abort(t);
 	}
+	for (i = 0; rc == 0 && i < d->nnets; i++)
+		if (memcmp(d->nets[i].id, n->id, NUSA_KEY_LEN) == 0)
+			rc = -NUSA_EEXIST;
 	if (rc) {
 		log_error(&d->log, "store %s: %s%s", path, nusa_strerror(rc),
 		    rc == -NUSA_ENONET ? " (import a bundle that enrols "
-		    "this box first)" : "");
+		    "this box first)" : rc == -NUSA_EEXIST ? " (the network "
+		    "is served from another directory)" : "");
 		store_close(n->store);
 		return rc;
 	}
 	n->gen = store_generation(n->store);
 	d->nnets++;
+	log_info(&d->log, "serving %s", n->name);
 	return 0;
 }
 
+/* Box mode: the network of DATA_DIR. Hub mode: every network under
+ * DATA_DIR/networks/; a directory that cannot be served is logged and
+ * left out, so that one bad network does not stop the others. */
 static int
 nets_open(struct nusad *d)
 {
 	char path[PATH_MAX];
 	struct dirent *e;
 	DIR *dir;
-	int rc = 0;
 
 	if (d->cfg.mode == CONFIG_BOX)
 		return net_open(d, d->cfg.data_dir);
@@ -1159,11 +1176,11 @@ nets_open(struct nusad *d)
 		return -ENAMETOOLONG;
 	if ((dir = opendir(path)) == NULL) {
 		log_error(&d->log, "%s: %s (a hub keeps one directory per "
-		    "network there: nusactl hub join BUNDLE)", path,
-		    strerror(errno));
+		    "network there: nusactl -d %s hub join BUNDLE)", path,
+		    strerror(errno), d->cfg.data_dir);
 		return -errno;
 	}
-	while ((e = readdir(dir)) != NULL && rc == 0) {
+	while ((e = readdir(dir)) != NULL) {
 		char sub[PATH_MAX];
 
 		if (e->d_name[0] == '.')
@@ -1171,15 +1188,15 @@ nets_open(struct nusad *d)
 		if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", path,
 		    e->d_name) >= sizeof(sub))
 			continue;
-		rc = net_open(d, sub);
+		net_open(d, sub);
 	}
 	closedir(dir);
-	if (rc == 0 && d->nnets == 0) {
+	if (d->nnets == 0) {
 		log_error(&d->log, "%s holds no network yet: nusactl -d %s "
 		    "hub join BUNDLE", path, d->cfg.data_dir);
-		rc = -NUSA_ENONET;
+		return -NUSA_ENONET;
 	}
-	return rc;
+	return 0;
 }
 
 /* ---- life cycle ---- */
@@ -1386,6 +1403,8 @@ reload(struct nusad *d, const char *path)
 	d->cfg.has_hub = c.has_hub;
 	if (d->cfg.mode == CONFIG_BOX)
 		links_from_config(d);
+	else if (nets_open(d) == 0)
+		allowed_refresh(d);
 	log_info(&d->log, "reloaded: %zu peers%s", c.npeers,
 	    c.has_hub ? " and the hub" : "");
 }
