@@ -68,10 +68,11 @@ stop() {
 	return 0
 }
 
+# stop_all: kills every daemon started under $root (or $tmp), also in
+# subdirectories and subshells; for the EXIT trap.
 stop_all() {
 	local f
-	for f in "$tmp"/*.pid; do
-		[ -f "$f" ] || continue
+	for f in $(find "${root:-$tmp}" -name '*.pid' 2>/dev/null); do
 		kill -KILL "$(cat "$f")" 2>/dev/null || true
 		rm -f "$f"
 	done
