@@ -162,9 +162,12 @@ BENCH_ENTRIES ?= 100000
 build/bench_ingest: build/obj/bench/bench_ingest.o $(LIB_OBJS)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(PKG_LIBS)
 
-bench: build/bench_ingest
+bench: build/bench_ingest build/nusad build/nusactl build/linkemu
 	build/bench_ingest $$(($(BENCH_ENTRIES) / 10))
 	build/bench_ingest $(BENCH_ENTRIES)
+	BENCH_ENTRIES=$(BENCH_ENTRIES) SHARED=$(CURDIR)/../shared \
+		bash bench/sync.sh
+	SHARED=$(CURDIR)/../shared bash bench/slowlink.sh
 
 # The Raspberry Pi build (arm64), cross-compiled and run under qemu-user:
 # unit tests and the integration test. Not part of make test (it needs

@@ -28,7 +28,7 @@
 #define BANS_MAX	64
 #define LINKS_MAX	(CONFIG_PEERS_MAX + 1 + 64)
 #define NETS_MAX	1024
-#define RECONNECT_MS	1000	/* first retry; doubles, plus jitter */
+#define RECONNECT_MS	250	/* first retry; doubles, plus jitter */
 #define RECONNECT_MAX_MS 60000
 
 enum source {
@@ -61,6 +61,7 @@ struct peer {
 	int sources;
 	int64_t last_seen, last_synced;
 	uint64_t sent, received, added;
+	uint64_t bytes_in, bytes_out, msgs_in, msgs_out;
 	char last_error[PROTO_TEXT_MAX + 64];
 };
 
@@ -190,6 +191,10 @@ peer_fold(struct nusad *d, const uint8_t *id, size_t net,
 	p->sent += st->sent_entries;
 	p->received += st->recv_entries;
 	p->added += st->added;
+	p->bytes_in += st->bytes_in;
+	p->bytes_out += st->bytes_out;
+	p->msgs_in += st->msgs_in;
+	p->msgs_out += st->msgs_out;
 	if (st->synced > p->last_synced)
 		p->last_synced = st->synced;
 	if (session_error(s)[0])
@@ -889,7 +894,7 @@ peer_json(struct nusad *d, const struct peer *p, struct session *s,
 		synced = st->synced;
 	nusa_hex(id, p->id, NUSA_KEY_LEN);
 	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I,"
-	    " s:I, s:I, s:I, s:s}",
+	    " s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:I}",
 	    "id", id, "network", d->nets[p->net].name, "addr", p->addr,
 	    "source", source_name(p->sources), "connected", connected,
 	    "in_sync", s && session_established(s) && ahead == 0 &&
@@ -901,7 +906,12 @@ peer_json(struct nusad *d, const struct peer *p, struct session *s,
 	    "received", (json_int_t)(p->received +
 	    (st ? st->recv_entries : 0)),
 	    "added", (json_int_t)(p->added + (st ? st->added : 0)),
-	    "last_error", p->last_error);
+	    "last_error", p->last_error,
+	    "bytes_in", (json_int_t)(p->bytes_in + (st ? st->bytes_in : 0)),
+	    "bytes_out", (json_int_t)(p->bytes_out +
+	    (st ? st->bytes_out : 0)),
+	    "msgs_in", (json_int_t)(p->msgs_in + (st ? st->msgs_in : 0)),
+	    "msgs_out", (json_int_t)(p->msgs_out + (st ? st->msgs_out : 0)));
 }
 
 static json_t *

@@ -42,6 +42,7 @@ proto_decode(struct proto_msg *m, const uint8_t *p, size_t len)
 	memset(m, 0, sizeof(*m));
 	if (len < 1)
 		return -NUSA_EMALFORMED;
+	m->len = len;
 	m->type = p[0];
 	switch (p[0]) {
 	case PROTO_HELLO:
@@ -80,10 +81,7 @@ proto_decode(struct proto_msg *m, const uint8_t *p, size_t len)
 		m->head = codec_rd64(p + 6);
 		return m->status <= PROTO_ACK_REFUSED ? 0 : -NUSA_EMALFORMED;
 	case PROTO_DONE:
-		if (len != 1 + 8)
-			return -NUSA_EMALFORMED;
-		m->entries = codec_rd64(p + 1);
-		return 0;
+		return len == 1 ? 0 : -NUSA_EMALFORMED;
 	case PROTO_ERROR:
 		if (len < 2 || len - 2 > PROTO_TEXT_MAX)
 			return -NUSA_EMALFORMED;
@@ -223,11 +221,9 @@ proto_ack(struct proto_buf *b, uint32_t number, uint8_t status,
 }
 
 int
-proto_done(struct proto_buf *b, uint64_t entries)
+proto_done(struct proto_buf *b)
 {
-	if (head(b, PROTO_DONE) || put_be(b, entries, 8))
-		return -ENOMEM;
-	return 0;
+	return head(b, PROTO_DONE) ? -ENOMEM : 0;
 }
 
 int

@@ -9,7 +9,7 @@
  *               u32 n, n x (author[32], u64 seq)      where it differs
  *   BATCH   'B' u32 number, batch (stream.h)
  *   ACK     'A' u32 number, u8 status, u64 head
- *   DONE    'D' u64 entries                           caught up
+ *   DONE    'D'                                       caught up
  *   ERROR   'E' u8 code, text (0..200 bytes, printable)
  */
 #ifndef NUSA_PROTO_H
@@ -61,11 +61,12 @@ struct proto_item {
 
 /* A decoded message; pointers point into the frame it came from. */
 struct proto_msg {
+	size_t len;			/* of the whole frame */
 	uint8_t type;
 	uint8_t version, flags, status, code;
 	uint16_t credit;
 	uint32_t number, n;
-	uint64_t head, entries;
+	uint64_t head;
 	const uint8_t *network;
 	const uint8_t *items;		/* n x 40 bytes; see proto_item_at() */
 	const uint8_t *batch;		/* BATCH: the encoded batch */
@@ -103,7 +104,7 @@ int proto_batch(struct proto_buf *b, uint32_t number, const uint8_t *batch,
     size_t len);
 int proto_ack(struct proto_buf *b, uint32_t number, uint8_t status,
     uint64_t head);
-int proto_done(struct proto_buf *b, uint64_t entries);
+int proto_done(struct proto_buf *b);
 int proto_error(struct proto_buf *b, uint8_t code, const char *text);
 
 #endif

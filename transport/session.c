@@ -43,7 +43,6 @@ struct session {
 	uint32_t next_out;
 	struct flight flights[PROTO_CREDIT_MAX];
 	size_t fhead, nflights;
-	uint64_t round_entries;	/* sent since the last DONE */
 	int sent_done;
 	struct refused refused[REFUSED_MAX];
 	size_t nrefused;
@@ -419,13 +418,13 @@ session_input(struct session *s, const struct proto_msg *m)
 	if (s->over)
 		return -ECONNRESET;
 	s->st.msgs_in++;
+	s->st.bytes_in += m->len;
 	switch (m->type) {
 	case PROTO_HELLO:
 		return on_hello(s, m);
 	case PROTO_WELCOME:
 		return on_welcome(s, m);
 	case PROTO_BATCH:
-		s->st.bytes_in += 5 + m->batch_len;
 		return on_batch(s, m);
 	case PROTO_ACK:
 		if (!s->established)
@@ -509,17 +508,15 @@ session_pump(struct session *s, int changed)
 			return rc;
 		s->st.sent_entries += b.n;
 		s->st.sent_batches++;
-		s->round_entries += b.n;
 	}
 	/* Caught up and acknowledged: say so once, so the peer knows when
 	 * it last synced. */
 	if (s->stream == NULL && !s->need_plan && s->nflights == 0 &&
 	    !s->sent_done) {
-		if ((rc = proto_done(&s->out, s->round_entries)) != 0 ||
+		if ((rc = proto_done(&s->out)) != 0 ||
 		    (rc = send_out(s)) != 0)
 			return rc;
 		s->sent_done = 1;
-		s->round_entries = 0;
 	}
 	check_synced(s);
 	return 0;
