@@ -1,10 +1,10 @@
 # nusa — offline-first ledger sync for cooperatives.
-#   make          build build/nusactl
+#   make          build build/nusactl and build/nusad
 #   make deps     install missing build and test packages (Debian, as root)
 #   make test     build with ASan+UBSan and run unit, integration and fuzz
 #   make fuzz     run each fuzzer longer (FUZZ_SECONDS, default 60)
-#   make demo     build and run the demo
-#   make bench    ingest benchmark (BENCH_ENTRIES, default 100000)
+#   make demo     build and run build/nusad --demo (boxes syncing on loopback)
+#   make bench    ingest and sync benchmarks (BENCH_ENTRIES, default 100000)
 #   make test-arm64  the Raspberry Pi build under qemu-user
 # V=1 shows commands; PREFIX and DESTDIR apply to install.
 
@@ -54,7 +54,8 @@ Q := @
 endif
 
 .SECONDARY:
-.PHONY: all deps test unit integration fuzz-smoke fuzz demo bench install \
+.PHONY: all deps test unit integration fuzz-smoke fuzz demo demo-bundles bench \
+	install \
 	clean deps-arm64 test-arm64
 
 all: build/nusactl build/nusad
@@ -202,12 +203,18 @@ test-arm64: deps-arm64
 	NUSACTL=$(CURDIR)/build/arm64/nusactl SHARED=$(CURDIR)/../shared \
 		bash tests/integration/cli.sh
 
-demo: deps build/nusactl
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	build/nusad --demo
+
+# The same boxes carried by bundles on a USB stick, without a daemon.
+demo-bundles: deps build/nusactl
 	bash tools/demo.sh build/nusactl
 
-install: build/nusactl
-	install -d $(DESTDIR)$(PREFIX)/bin
+install: build/nusactl build/nusad
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin
 	install -m 0755 build/nusactl $(DESTDIR)$(PREFIX)/bin/nusactl
+	install -m 0755 build/nusad $(DESTDIR)$(PREFIX)/sbin/nusad
 
 clean:
 	rm -rf build
