@@ -179,11 +179,13 @@ ARM_PC   := PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig $(PKG_CONFIG)
 ARM_RUN  := qemu-aarch64 -L /usr/aarch64-linux-gnu
 ARM_SRCS := $(LIB_SRCS) $(TOOL_SRCS)
 ARM_PKGS := libsodium-dev:arm64 liblmdb-dev:arm64 libjansson-dev:arm64 \
-	libcmocka-dev:arm64 libcsv-dev:arm64
+	libcmocka-dev:arm64 libcsv-dev:arm64 libzmq3-dev:arm64 \
+	libavahi-client-dev:arm64 libinih-dev:arm64
+ARM_LIBS := libsodium lmdb jansson libzmq avahi-client inih
 
 deps-arm64:
 	@command -v $(ARM_CC) >/dev/null && command -v qemu-aarch64 \
-		>/dev/null && $(ARM_PC) --exists libsodium lmdb jansson cmocka \
+		>/dev/null && $(ARM_PC) --exists $(ARM_LIBS) cmocka \
 		|| { dpkg --add-architecture arm64 && apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 		gcc-aarch64-linux-gnu qemu-user $(ARM_PKGS) </dev/null; }
@@ -192,11 +194,11 @@ test-arm64: deps-arm64
 	@mkdir -p build/arm64
 	$(Q)$(ARM_CC) $(CSTD) $(WARN) $(INCS) -O1 -g tools/nusactl.c \
 		$(ARM_SRCS) -o build/arm64/nusactl.bin \
-		$$($(ARM_PC) --libs libsodium lmdb jansson) -lcsv
+		$$($(ARM_PC) --libs $(ARM_LIBS)) -lcsv
 	@set -e; for t in $(UNIT_SRCS); do n=$$(basename $$t .c); \
 		$(ARM_CC) $(CSTD) $(WARN) $(INCS) -O1 -g $$t \
 		tests/unit/testutil.c $(ARM_SRCS) -o build/arm64/$$n \
-		$$($(ARM_PC) --libs libsodium lmdb jansson cmocka) -lcsv; \
+		$$($(ARM_PC) --libs $(ARM_LIBS) cmocka) -lcsv; \
 		echo "== arm64 $$n"; $(ARM_RUN) build/arm64/$$n; done
 	@printf '#!/bin/sh\nexec $(ARM_RUN) $(CURDIR)/build/arm64/nusactl.bin "$$@"\n' \
 		>build/arm64/nusactl && chmod +x build/arm64/nusactl
