@@ -118,6 +118,7 @@ struct nusad {
 	int disc_logged;
 	unsigned serial;
 	int64_t next_tick;
+	int64_t next_keepalive;
 };
 
 static int64_t
@@ -1387,6 +1388,24 @@ stores_changed(struct nusad *d)
 		allowed_refresh(d);
 }
 
+/* A ROUTER does not say when a peer has gone: an idle inbound session
+ * sends a one-byte DONE now and then, and a send to a peer that is gone
+ * fails (ZMQ_ROUTER_MANDATORY), which ends the session. */
+static void
+keepalive(struct nusad *d)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < d->nin;) {
+		if ((rc = session_keepalive(d->in[i]->s)) != 0) {
+			inbound_end(d, i, rc);
+			continue;
+		}
+		i++;
+	}
+}
+
 static void
 reload(struct nusad *d, const char *path)
 {
@@ -1514,6 +1533,10 @@ nusad_run(struct nusad *d, volatile sig_atomic_t *stop,
 				    now >= k->reopen_at)
 					link_open_socket(k);
 			}
+		}
+		if (now >= d->next_keepalive) {
+			d->next_keepalive = now + d->cfg.heartbeat * 1000;
+			keepalive(d);
 		}
 	}
 	log_info(&d->log, "stopping");

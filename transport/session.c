@@ -523,6 +523,21 @@ session_pump(struct session *s, int changed)
 }
 
 int
+session_keepalive(struct session *s)
+{
+	int rc;
+
+	if (s->over)
+		return -ECONNRESET;
+	if (!s->established || s->stream || s->nflights || !s->sent_done ||
+	    s->need_plan)
+		return 0;
+	if ((rc = proto_done(&s->out)) != 0)
+		return rc;
+	return send_out(s);
+}
+
+int
 session_established(const struct session *s)
 {
 	return s->established && !s->over;

@@ -68,6 +68,12 @@ int session_input(struct session *s, const struct proto_msg *m);
  * a negative error (the session is then over). */
 int session_pump(struct session *s, int changed);
 
+/* An idle session (caught up, nothing in flight) says so again: a DONE,
+ * one byte, which tells the caller whether the peer is still there (the
+ * send fails when it is not). Does nothing on a busy session. Returns 0
+ * or the send's error. */
+int session_keepalive(struct session *s);
+
 /* Sends ERROR with code and text, for the caller ending a session. */
 int session_fail(struct session *s, uint8_t code, const char *text);
 
