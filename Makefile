@@ -108,6 +108,10 @@ build/test/nusad: build/test/obj/daemon/main.o $(TEST_LIB_OBJS)
 build/test/rogue: build/test/obj/tests/tools/rogue.o $(TEST_LIB_OBJS)
 	$(Q)$(CC) $(SAN) $^ -o $@ $(PKG_LIBS)
 
+build/test/discover_probe: build/test/obj/tests/tools/discover_probe.o \
+		$(TEST_LIB_OBJS)
+	$(Q)$(CC) $(SAN) $^ -o $@ $(PKG_LIBS)
+
 build/linkemu: tests/tools/linkemu.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CSTD) $(WARN) -O2 -g $< -o $@
@@ -133,13 +137,15 @@ build/test/crashshim.so: tests/integration/crashshim.c
 	$(Q)$(CC) -shared -fPIC -O1 $< -o $@ -ldl
 
 integration: build/test/nusactl build/nusactl build/test/crashshim.so \
-		build/test/nusad build/nusad build/test/rogue build/linkemu
+		build/test/nusad build/nusad build/test/rogue build/linkemu \
+		build/test/discover_probe
 	@set -e; for t in tests/integration/*.sh; do \
 		echo "== $$t"; NUSACTL=$(CURDIR)/build/test/nusactl \
 		CRASHSHIM=$(CURDIR)/build/test/crashshim.so \
 		NUSAD=$(CURDIR)/build/test/nusad \
 		NUSAD_FAST=$(CURDIR)/build/nusad NUSACTL_FAST=$(CURDIR)/build/nusactl \
 		ROGUE=$(CURDIR)/build/test/rogue LINKEMU=$(CURDIR)/build/linkemu \
+		DISCOVER_PROBE=$(CURDIR)/build/test/discover_probe \
 		SHARED=$(CURDIR)/../shared bash $$t; done
 
 # Each fuzzer replays its seed corpus and then mutates for a few seconds:

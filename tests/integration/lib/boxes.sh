@@ -71,12 +71,14 @@ stop() {
 # stop_all: kills every daemon started under $root (or $tmp), also in
 # subdirectories and subshells; for the EXIT trap.
 stop_all() {
-	local f
-	for f in $(find "${root:-$tmp}" -name '*.pid' 2>/dev/null); do
-		kill -KILL "$(cat "$f")" 2>/dev/null || true
+	local f pid
+	for f in $(find "${root:-$tmp}" -name '*.pid' ! -name avahi.pid \
+	    ! -name dbus.pid 2>/dev/null); do
+		pid=$(cat "$f")
 		rm -f "$f"
+		kill -KILL "$pid" 2>/dev/null || continue
+		wait "$pid" 2>/dev/null || true
 	done
-	wait 2>/dev/null || true
 }
 
 state() { echo "$("$N" -d "$tmp/$1" digest) $("$N" -d "$tmp/$1" vector | md5sum)"; }
