@@ -260,6 +260,18 @@ s = json.load(sys.stdin)
 assert s["mode"] == "hub" and len(s["networks"]) == 2, s
 ' || die "hub status"
 ok "hub mode serves two networks, isolated"
+
+# The hub unreachable: retried with growing waits, for ever; reached again.
+stop H
+"$N" -d X member add Z2 --name "Zaitun" >/dev/null
+sleep 6
+grep -o 'unreachable, retry in [0-9]* ms' X.log | awk '{print $4}' >waits.txt
+[ "$(wc -l <waits.txt)" -ge 3 ] || die "X did not keep retrying the hub: $(cat waits.txt)"
+[ "$(tail -1 waits.txt)" -gt "$(head -1 waits.txt)" ] ||
+	die "retry waits do not grow: $(tr '\n' ' ' <waits.txt)"
+start H
+converge 30 X "$hubx" || die "X did not reach the hub again"
+ok "an unreachable hub is retried with growing waits ($(tr '\n' ' ' <waits.txt)ms) and reached"
 stop X
 stop B
 stop A
