@@ -28,7 +28,7 @@
 #define BANS_MAX	64
 #define LINKS_MAX	(CONFIG_PEERS_MAX + 1 + 64)
 #define NETS_MAX	1024
-#define RECONNECT_MS	250	/* first retry; doubles, plus jitter */
+#define RECONNECT_MS	100	/* first retry; doubles, plus jitter */
 #define RECONNECT_MAX_MS 60000
 
 enum source {
@@ -426,6 +426,7 @@ session_conf_for(struct nusad *d, struct session_conf *c, size_t net)
 	memset(c, 0, sizeof(*c));
 	c->store = d->nets[net].store;
 	c->batch_max = d->o.batch_max;
+	c->byte_min = d->o.byte_min;
 	c->byte_max = d->o.byte_max;
 	c->credit = (uint16_t)d->o.credit;
 }
@@ -641,7 +642,6 @@ link_monitor(struct nusad *d, struct link *k)
 static void
 link_input(struct nusad *d, struct link *k)
 {
-	struct proto_msg m;
 	zmq_msg_t msg;
 	int more, i, rc;
 	size_t sz = sizeof(more);
@@ -665,14 +665,8 @@ link_input(struct nusad *d, struct link *k)
 			}
 			continue;
 		}
-		rc = proto_decode(&m, zmq_msg_data(&msg), zmq_msg_size(&msg));
-		if (rc == 0)
-			rc = session_input(k->s, &m);
-		else {
-			session_fail(k->s, PROTO_ERR_PROTOCOL,
-			    "malformed message");
-			ban(d, k->cp.id);
-		}
+		rc = session_receive(k->s, zmq_msg_data(&msg),
+		    zmq_msg_size(&msg));
 		zmq_msg_close(&msg);
 		if (rc) {
 			link_end(k, rc);
@@ -804,7 +798,7 @@ router_input(struct nusad *d)
 	uint8_t id[NUSA_KEY_LEN];
 	const char *user;
 	size_t i, sz;
-	int n, more, rc, extra, garbage;
+	int n, more, rc, extra;
 
 	for (n = 0; n < BURST; n++) {
 		zmq_msg_init(&rid);
@@ -860,16 +854,13 @@ router_input(struct nusad *d)
 			}
 			goto next;
 		}
-		garbage = rc != 0;
-		if (rc == 0)
-			rc = session_input(d->in[i]->s, &m);
-		else
-			session_fail(d->in[i]->s, PROTO_ERR_PROTOCOL,
-			    "malformed message");
-		if (rc) {
-			if (garbage)
+		rc = extra ? session_fail(d->in[i]->s, PROTO_ERR_PROTOCOL,
+		    "multi-frame message") : session_receive(d->in[i]->s,
+		    zmq_msg_data(&msg), zmq_msg_size(&msg));
+		if (rc || extra) {
+			if (extra)
 				ban(d, id);
-			inbound_end(d, i, rc);
+			inbound_end(d, i, rc ? rc : -NUSA_EMALFORMED);
 		} else
 			peer_get(d, id, d->in[i]->net)->last_seen = time(NULL);
 next:
@@ -895,7 +886,7 @@ peer_json(struct nusad *d, const struct peer *p, struct session *s,
 		synced = st->synced;
 	nusa_hex(id, p->id, NUSA_KEY_LEN);
 	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:I, s:I, s:I,"
-	    " s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:I}",
+	    " s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
 	    "id", id, "network", d->nets[p->net].name, "addr", p->addr,
 	    "source", source_name(p->sources), "connected", connected,
 	    "in_sync", s && session_established(s) && ahead == 0 &&
@@ -912,7 +903,9 @@ peer_json(struct nusad *d, const struct peer *p, struct session *s,
 	    "bytes_out", (json_int_t)(p->bytes_out +
 	    (st ? st->bytes_out : 0)),
 	    "msgs_in", (json_int_t)(p->msgs_in + (st ? st->msgs_in : 0)),
-	    "msgs_out", (json_int_t)(p->msgs_out + (st ? st->msgs_out : 0)));
+	    "msgs_out", (json_int_t)(p->msgs_out + (st ? st->msgs_out : 0)),
+	    "rate", (json_int_t)(st ? st->rate : 0),
+	    "batch_bytes", (json_int_t)(st ? st->batch_bytes : 0));
 }
 
 static json_t *
@@ -1241,7 +1234,8 @@ nusad_open(struct nusad **out, const struct config *c,
 	d->cfg = *c;
 	d->log = *l;
 	d->o.batch_max = o && o->batch_max ? o->batch_max : NUSA_BATCH_MAX;
-	d->o.byte_max = o && o->byte_max ? o->byte_max : 16384;
+	d->o.byte_min = o && o->byte_min ? o->byte_min : 4096;
+	d->o.byte_max = o && o->byte_max ? o->byte_max : 65536;
 	d->o.credit = o && o->credit ? o->credit : PROTO_CREDIT;
 	if (sodium_init() < 0) {
 		rc = -ENOMEM;

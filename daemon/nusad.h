@@ -20,7 +20,8 @@ struct nusad;
  * defaults when o is NULL. */
 struct nusad_opts {
 	size_t batch_max;	/* entries per batch sent */
-	size_t byte_max;	/* soft cap on a batch's bytes */
+	size_t byte_min;	/* batch byte caps follow the link between */
+	size_t byte_max;	/* these two (session.h) */
 	unsigned credit;	/* batches a peer may send unacknowledged */
 };
 

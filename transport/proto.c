@@ -7,6 +7,8 @@
 #include "codec.h"
 
 #define ITEM_LEN (NUSA_KEY_LEN + 8)
+#define FORK_LEN (ITEM_LEN + PROTO_HEAD_LEN)
+#define WELCOME_HEADS 5		/* offset of the heads digest */
 
 static uint32_t
 rd32(const uint8_t *p)
@@ -21,16 +23,24 @@ rd16(const uint8_t *p)
 	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
-/* Reads the vector of a HELLO or WELCOME from p (len bytes left). */
+/* Reads the items of a HELLO, WELCOME (size ITEM_LEN) or FORKS
+ * (FORK_LEN) from p (len bytes left): strictly in author order, one per
+ * feed, so that they merge with a vector in one pass. */
 static int
-items(struct proto_msg *m, const uint8_t *p, size_t len)
+items(struct proto_msg *m, const uint8_t *p, size_t len, size_t size)
 {
+	uint32_t i;
+
 	if (len < 4)
 		return -NUSA_EMALFORMED;
 	m->n = rd32(p);
-	if (m->n > PROTO_FEEDS_MAX || len - 4 != (size_t)m->n * ITEM_LEN)
+	if (m->n > PROTO_FEEDS_MAX || len - 4 != (size_t)m->n * size)
 		return -NUSA_EMALFORMED;
 	m->items = p + 4;
+	for (i = 1; i < m->n; i++)
+		if (memcmp(m->items + (size_t)(i - 1) * size,
+		    m->items + (size_t)i * size, NUSA_KEY_LEN) >= 0)
+			return -NUSA_EMALFORMED;
 	return 0;
 }
 
@@ -59,12 +69,20 @@ proto_decode(struct proto_msg *m, const uint8_t *p, size_t len)
 		if (m->flags != 0 || m->credit == 0 ||
 		    m->credit > PROTO_CREDIT_MAX)
 			return -NUSA_EMALFORMED;
-		if (p[0] == PROTO_WELCOME)
-			return items(m, p + 5, len - 5);
+		if (p[0] == PROTO_WELCOME) {
+			if (len < 5 + PROTO_HEAD_LEN)
+				return -NUSA_EMALFORMED;
+			m->heads = p + 5;
+			return items(m, p + 5 + PROTO_HEAD_LEN,
+			    len - 5 - PROTO_HEAD_LEN, ITEM_LEN);
+		}
 		if (len < 5 + NUSA_KEY_LEN)
 			return -NUSA_EMALFORMED;
 		m->network = p + 5;
-		return items(m, p + 5 + NUSA_KEY_LEN, len - 5 - NUSA_KEY_LEN);
+		return items(m, p + 5 + NUSA_KEY_LEN, len - 5 - NUSA_KEY_LEN,
+		    ITEM_LEN);
+	case PROTO_FORKS:
+		return items(m, p + 1, len - 1, FORK_LEN);
 	case PROTO_BATCH:
 		/* The batch itself is checked by stream_reader_decode(). */
 		if (len < 5 + 2 + NUSA_SIG_LEN)
@@ -79,7 +97,7 @@ proto_decode(struct proto_msg *m, const uint8_t *p, size_t len)
 		m->number = rd32(p + 1);
 		m->status = p[5];
 		m->head = codec_rd64(p + 6);
-		return m->status <= PROTO_ACK_REFUSED ? 0 : -NUSA_EMALFORMED;
+		return m->status <= PROTO_ACK_LAST ? 0 : -NUSA_EMALFORMED;
 	case PROTO_DONE:
 		return len == 1 ? 0 : -NUSA_EMALFORMED;
 	case PROTO_ERROR:
@@ -100,10 +118,15 @@ proto_decode(struct proto_msg *m, const uint8_t *p, size_t len)
 void
 proto_item_at(const struct proto_msg *m, uint32_t i, struct proto_item *it)
 {
-	const uint8_t *p = m->items + (size_t)i * ITEM_LEN;
+	size_t size = m->type == PROTO_FORKS ? FORK_LEN : ITEM_LEN;
+	const uint8_t *p = m->items + (size_t)i * size;
 
 	memcpy(it->author, p, NUSA_KEY_LEN);
 	it->seq = codec_rd64(p + NUSA_KEY_LEN);
+	if (m->type == PROTO_FORKS)
+		memcpy(it->head, p + ITEM_LEN, PROTO_HEAD_LEN);
+	else
+		memset(it->head, 0, PROTO_HEAD_LEN);
 }
 
 static int
@@ -170,11 +193,40 @@ proto_hello(struct proto_buf *b, uint16_t credit,
 int
 proto_welcome(struct proto_buf *b, uint16_t credit)
 {
+	static const uint8_t zero[PROTO_HEAD_LEN];
+
 	if (head(b, PROTO_WELCOME) || put_be(b, PROTO_VERSION, 1) ||
-	    put_be(b, 0, 1) || put_be(b, credit, 2))
+	    put_be(b, 0, 1) || put_be(b, credit, 2) ||
+	    put(b, zero, sizeof(zero)))
 		return -ENOMEM;
 	b->count_at = b->len;
 	return put_be(b, 0, 4);
+}
+
+void
+proto_welcome_heads(struct proto_buf *b, const uint8_t heads[PROTO_HEAD_LEN])
+{
+	memcpy(b->buf + WELCOME_HEADS, heads, PROTO_HEAD_LEN);
+}
+
+int
+proto_forks(struct proto_buf *b)
+{
+	if (head(b, PROTO_FORKS))
+		return -ENOMEM;
+	b->count_at = b->len;
+	return put_be(b, 0, 4);
+}
+
+int
+proto_put_fork(struct proto_buf *b, const uint8_t author[NUSA_KEY_LEN],
+    uint64_t seq, const uint8_t h[PROTO_HEAD_LEN])
+{
+	int rc;
+
+	if ((rc = proto_put_item(b, author, seq)) != 0)
+		return rc;
+	return put(b, h, PROTO_HEAD_LEN);
 }
 
 int

@@ -5,8 +5,9 @@
  *
  *   HELLO   'H' u8 version, u8 flags, u16 credit, network[32],
  *               u32 n, n x (author[32], u64 seq)      dialer's vector
- *   WELCOME 'W' u8 version, u8 flags, u16 credit,
+ *   WELCOME 'W' u8 version, u8 flags, u16 credit, heads[8],
  *               u32 n, n x (author[32], u64 seq)      where it differs
+ *   FORKS   'F' u32 n, n x (author[32], u64 seq, head[8])
  *   BATCH   'B' u32 number, batch (stream.h)
  *   ACK     'A' u32 number, u8 status, u64 head
  *   DONE    'D'                                       caught up
@@ -22,14 +23,15 @@
 #include "stream.h"
 
 #define PROTO_VERSION	  1
-#define PROTO_CREDIT	  2	/* batches a receiver lets be in flight */
+#define PROTO_CREDIT	  3	/* batches a receiver lets be in flight */
 #define PROTO_CREDIT_MAX  64
 #define PROTO_FEEDS_MAX	  (1u << 16)	/* vector items in one message */
 #define PROTO_TEXT_MAX	  200
 /* No valid message is longer: ZMQ_MAXMSGSIZE drops a peer that tries. */
+#define PROTO_HELLO_MAX (41 + 48 * (size_t)PROTO_FEEDS_MAX)
 #define PROTO_MSG_MAX                                                     \
-	(1 + 4 + STREAM_BATCH_MAX > 8 + 4 + 40 * (size_t)PROTO_FEEDS_MAX ?  \
-	    1 + 4 + STREAM_BATCH_MAX : 8 + 4 + 40 * (size_t)PROTO_FEEDS_MAX)
+	(1 + 4 + STREAM_BATCH_MAX > PROTO_HELLO_MAX ?                        \
+	    1 + 4 + STREAM_BATCH_MAX : PROTO_HELLO_MAX)
 
 enum proto_type {
 	PROTO_HELLO = 'H',
@@ -38,11 +40,16 @@ enum proto_type {
 	PROTO_ACK = 'A',
 	PROTO_DONE = 'D',
 	PROTO_ERROR = 'E',
+	PROTO_FORKS = 'F',
 };
+
+#define PROTO_HEAD_LEN 8	/* a short hash of the ids at a feed's head */
 
 enum proto_ack {
 	PROTO_ACK_STORED = 0,	/* verified and committed */
 	PROTO_ACK_REFUSED = 1,	/* this feed cannot be taken here yet */
+	PROTO_ACK_GAP = 2,	/* its first entry's predecessor is not here */
+	PROTO_ACK_LAST = PROTO_ACK_GAP
 };
 
 enum proto_err {
@@ -57,6 +64,7 @@ enum proto_err {
 struct proto_item {
 	uint8_t author[NUSA_KEY_LEN];
 	uint64_t seq;
+	uint8_t head[PROTO_HEAD_LEN];	/* FORKS only */
 };
 
 /* A decoded message; pointers point into the frame it came from. */
@@ -68,7 +76,8 @@ struct proto_msg {
 	uint32_t number, n;
 	uint64_t head;
 	const uint8_t *network;
-	const uint8_t *items;		/* n x 40 bytes; see proto_item_at() */
+	const uint8_t *items;		/* see proto_item_at() */
+	const uint8_t *heads;		/* WELCOME: PROTO_HEAD_LEN bytes */
 	const uint8_t *batch;		/* BATCH: the encoded batch */
 	size_t batch_len;
 	char text[PROTO_TEXT_MAX + 1];	/* ERROR, NUL-terminated */
@@ -79,7 +88,7 @@ struct proto_msg {
  * m->version set so that the caller can say so). */
 int proto_decode(struct proto_msg *m, const uint8_t *p, size_t len);
 
-/* Reads vector item i (< m->n) of a HELLO or WELCOME. */
+/* Reads vector item i (< m->n) of a HELLO, WELCOME or FORKS. */
 void proto_item_at(const struct proto_msg *m, uint32_t i,
     struct proto_item *it);
 
@@ -97,6 +106,12 @@ struct proto_buf {
 int proto_hello(struct proto_buf *b, uint16_t credit,
     const uint8_t network[NUSA_KEY_LEN]);
 int proto_welcome(struct proto_buf *b, uint16_t credit);
+/* Sets the heads digest of the WELCOME in b (zero until set). */
+void proto_welcome_heads(struct proto_buf *b,
+    const uint8_t heads[PROTO_HEAD_LEN]);
+int proto_forks(struct proto_buf *b);
+int proto_put_fork(struct proto_buf *b, const uint8_t author[NUSA_KEY_LEN],
+    uint64_t seq, const uint8_t head[PROTO_HEAD_LEN]);
 int proto_put_item(struct proto_buf *b, const uint8_t author[NUSA_KEY_LEN],
     uint64_t seq);
 void proto_finish_items(struct proto_buf *b);

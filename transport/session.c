@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "codec.h"
 #include "store.h"
 #include "stream.h"
@@ -19,13 +21,21 @@ struct flight {
 	uint32_t number;
 	uint8_t author[NUSA_KEY_LEN];
 	uint64_t last_seq;
-	size_t n;
+	size_t n, bytes;
+	int64_t sent;		/* monotonic ms */
 };
+
+/* A batch should take about this long to cross the link. */
+#define BATCH_TARGET_MS 250
 
 struct refused {
 	uint8_t author[NUSA_KEY_LEN];
 	uint64_t head;
 };
+
+/* Feeds resent from seq 1 because the peer's head turned out to be
+ * another branch of a fork (ACK GAP, or FORKS). */
+#define RESENT_MAX 64
 
 struct session {
 	struct session_conf c;
@@ -46,13 +56,26 @@ struct session {
 	int sent_done;
 	struct refused refused[REFUSED_MAX];
 	size_t nrefused;
+	uint8_t resent[RESENT_MAX][NUSA_KEY_LEN];
+	size_t nresent;
+	int forks_asked, forks_answered;
 	/* receiving */
+	int64_t last_ack;	/* monotonic ms */
 	uint32_t next_in;
 	int peer_done;
 	struct stream_reader *reader;
 	struct proto_buf out;
 	struct session_stats st;
 };
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 int
 session_new(struct session **out, const struct session_conf *c, int dialer,
@@ -62,7 +85,8 @@ session_new(struct session **out, const struct session_conf *c, int dialer,
 
 	*out = NULL;
 	if (c->batch_max == 0 || c->batch_max > NUSA_BATCH_MAX ||
-	    c->credit == 0 || c->credit > PROTO_CREDIT_MAX || c->send == NULL)
+	    c->credit == 0 || c->credit > PROTO_CREDIT_MAX || c->send == NULL ||
+	    c->byte_min > c->byte_max)
 		return -EINVAL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return -ENOMEM;
@@ -70,6 +94,11 @@ session_new(struct session **out, const struct session_conf *c, int dialer,
 	s->dialer = dialer;
 	memcpy(s->peer, peer, NUSA_KEY_LEN);
 	s->first_plan = 1;
+	/* Start small: a slow link learns nothing from a first batch that
+	 * takes seconds; a fast one grows past it in a few acks. */
+	s->st.batch_bytes = c->byte_min ? c->byte_min * 2 : 0;
+	if (s->st.batch_bytes > c->byte_max)
+		s->st.batch_bytes = c->byte_max;
 	if ((s->have = vector_new()) == NULL ||
 	    (s->reader = stream_reader_new()) == NULL) {
 		session_free(&s);
@@ -176,6 +205,56 @@ session_start(struct session *s)
 	return send_out(s);
 }
 
+struct head_ctx {
+	uint64_t seq;
+	crypto_generichash_state h;
+};
+
+static int
+head_item(const struct store_item *it, void *ctx)
+{
+	struct head_ctx *hc = ctx;
+
+	if (it->seq != hc->seq)
+		return 1;
+	crypto_generichash_update(&hc->h, it->id, NUSA_HASH_LEN);
+	return 0;
+}
+
+/* A short hash of every id at seq of author's feed here: two stores
+ * whose heads are on different branches of a fork differ in it, which
+ * their vectors (seq only) cannot show. */
+static int
+head_hash(struct store_txn *t, const uint8_t author[NUSA_KEY_LEN],
+    uint64_t seq, uint8_t out[PROTO_HEAD_LEN])
+{
+	struct head_ctx hc = { .seq = seq };
+	int rc;
+
+	crypto_generichash_init(&hc.h, NULL, 0, PROTO_HEAD_LEN);
+	rc = store_feed_each_after(t, author, seq, NULL, head_item, &hc);
+	crypto_generichash_final(&hc.h, out, PROTO_HEAD_LEN);
+	return rc < 0 ? rc : 0;
+}
+
+/* Sends author's feed again from its start: the peer holds another
+ * branch of it, and only the whole feed is sure to link. Once per
+ * session and feed. Returns 0 or -ENOMEM. */
+static int
+resend_feed(struct session *s, const uint8_t author[NUSA_KEY_LEN])
+{
+	size_t i;
+
+	for (i = 0; i < s->nresent; i++)
+		if (memcmp(s->resent[i], author, NUSA_KEY_LEN) == 0)
+			return 0;
+	if (s->nresent == RESENT_MAX)
+		return 0;
+	memcpy(s->resent[s->nresent++], author, NUSA_KEY_LEN);
+	s->need_plan = 1;
+	return vector_set(s->have, author, 0);
+}
+
 static int
 establish(struct session *s, uint16_t credit)
 {
@@ -191,7 +270,9 @@ establish(struct session *s, uint16_t credit)
 static int
 on_hello(struct session *s, const struct proto_msg *m)
 {
-	struct store_txn *t;
+	struct store_txn *t = NULL;
+	crypto_generichash_state hs;
+	uint8_t h[PROTO_HEAD_LEN];
 	struct vec_copy vc;
 	struct vector *ours;
 	struct proto_item it;
@@ -204,11 +285,8 @@ on_hello(struct session *s, const struct proto_msg *m)
 		    -NUSA_EMALFORMED);
 	memcpy(s->network, m->network, NUSA_KEY_LEN);
 	for (i = 0; i < m->n; i++) {
+		/* proto_decode() checked the order: appends, no search. */
 		proto_item_at(m, i, &it);
-		if (i > 0 && memcmp(it.author, s->have->v[s->have->n -
-		    1].author, NUSA_KEY_LEN) <= 0)
-			return peer_fault(s, PROTO_ERR_PROTOCOL,
-			    "HELLO vector out of order", -NUSA_EMALFORMED);
 		if ((rc = vector_set(s->have, it.author, it.seq)) != 0)
 			return rc;
 	}
@@ -222,9 +300,14 @@ on_hello(struct session *s, const struct proto_msg *m)
 	}
 	rc = store_vector_each(t, copy_item, &vc);
 	store_abort(t);
+	t = NULL;
 	if (rc == 0)
 		rc = proto_welcome(&s->out, s->c.credit);
-	/* Merge the two sorted vectors: every author where they differ. */
+	/* Merge the two sorted vectors: every author where they differ,
+	 * and a digest of the heads of the feeds where they agree. */
+	crypto_generichash_init(&hs, NULL, 0, PROTO_HEAD_LEN);
+	if (rc == 0)
+		rc = store_begin(s->c.store, &t, STORE_READ);
 	for (i = 0, j = 0; rc == 0 && (i < s->have->n || j < ours->n);) {
 		if (j == ours->n)
 			c = -1;
@@ -244,36 +327,138 @@ on_hello(struct session *s, const struct proto_msg *m)
 			if (s->have->v[i].seq != ours->v[j].seq)
 				rc = proto_put_item(&s->out,
 				    ours->v[j].author, ours->v[j].seq);
+			else if ((rc = head_hash(t, ours->v[j].author,
+			    ours->v[j].seq, h)) == 0) {
+				crypto_generichash_update(&hs,
+				    ours->v[j].author, NUSA_KEY_LEN);
+				crypto_generichash_update(&hs, h, sizeof(h));
+			}
 			i++;
 			j++;
 		}
 	}
+	if (t)
+		store_abort(t);
+	crypto_generichash_final(&hs, h, sizeof(h));
 	vector_free(&ours);
 	if (rc)
 		return rc;
 	proto_finish_items(&s->out);
+	proto_welcome_heads(&s->out, h);
 	if ((rc = send_out(s)) != 0)
 		return rc;
 	return establish(s, m->credit);
 }
 
-/* Dialer: the listener told us where its vector differs from ours. */
+/* Dialer: the listener told us where its vector differs from ours, and
+ * a digest of its heads where they agree. If our heads of those feeds
+ * digest otherwise, some feed forked with each of us on another branch:
+ * FORKS lists our heads so that the listener can say which. */
 static int
 on_welcome(struct session *s, const struct proto_msg *m)
 {
+	struct store_txn *t;
 	struct proto_item it;
-	uint32_t i;
-	int rc;
+	crypto_generichash_state hs;
+	uint8_t h[PROTO_HEAD_LEN], mine[PROTO_HEAD_LEN];
+	struct proto_buf forks = { 0 };
+	uint32_t j;
+	size_t i;
+	int rc, c;
 
 	if (!s->dialer || s->established)
 		return peer_fault(s, PROTO_ERR_PROTOCOL, "unexpected WELCOME",
 		    -NUSA_EMALFORMED);
-	for (i = 0; i < m->n; i++) {
-		proto_item_at(m, i, &it);
-		if ((rc = vector_set(s->have, it.author, it.seq)) != 0)
-			return rc;
+	/* s->have still is our vector as HELLO sent it. */
+	crypto_generichash_init(&hs, NULL, 0, PROTO_HEAD_LEN);
+	if ((rc = store_begin(s->c.store, &t, STORE_READ)) != 0)
+		return rc;
+	rc = proto_forks(&forks);
+	for (i = 0, j = 0; rc == 0 && i < s->have->n; i++) {
+		c = 1;
+		while (j < m->n) {
+			proto_item_at(m, j, &it);
+			c = memcmp(it.author, s->have->v[i].author,
+			    NUSA_KEY_LEN);
+			if (c >= 0)
+				break;
+			j++;
+		}
+		if (c == 0 && j < m->n)
+			continue;	/* listed: the vectors differ */
+		if ((rc = head_hash(t, s->have->v[i].author,
+		    s->have->v[i].seq, h)) != 0)
+			break;
+		crypto_generichash_update(&hs, s->have->v[i].author,
+		    NUSA_KEY_LEN);
+		crypto_generichash_update(&hs, h, sizeof(h));
+		rc = proto_put_fork(&forks, s->have->v[i].author,
+		    s->have->v[i].seq, h);
 	}
+	store_abort(t);
+	crypto_generichash_final(&hs, mine, sizeof(mine));
+	for (j = 0; rc == 0 && j < m->n; j++) {
+		proto_item_at(m, j, &it);
+		rc = vector_set(s->have, it.author, it.seq);
+	}
+	if (rc == 0 && memcmp(mine, m->heads, sizeof(mine)) != 0) {
+		proto_finish_items(&forks);
+		s->forks_asked = 1;
+		rc = s->c.send(s->c.ctx, forks.buf, forks.len);
+		if (rc == 0) {
+			s->st.bytes_out += forks.len;
+			s->st.msgs_out++;
+		}
+	}
+	free(forks.buf);
+	if (rc)
+		return rc;
 	return establish(s, m->credit);
+}
+
+/* FORKS: the dialer's heads of the feeds where our vectors agree (we
+ * answer with ours where they differ, and send those feeds whole), or
+ * the listener's answer (we send those feeds whole too). */
+static int
+on_forks(struct session *s, const struct proto_msg *m)
+{
+	struct store_txn *t;
+	struct proto_item it;
+	uint8_t h[PROTO_HEAD_LEN];
+	uint32_t i;
+	int rc;
+
+	if (s->dialer ? !s->forks_asked || s->forks_answered++ :
+	    s->forks_answered++)
+		return peer_fault(s, PROTO_ERR_PROTOCOL, "unexpected FORKS",
+		    -NUSA_EMALFORMED);
+	if (s->dialer) {
+		for (i = 0; i < m->n; i++) {
+			proto_item_at(m, i, &it);
+			if ((rc = resend_feed(s, it.author)) != 0)
+				return rc;
+		}
+		return session_pump(s, 0);
+	}
+	if ((rc = proto_forks(&s->out)) != 0 ||
+	    (rc = store_begin(s->c.store, &t, STORE_READ)) != 0)
+		return rc;
+	for (i = 0; rc == 0 && i < m->n; i++) {
+		proto_item_at(m, i, &it);
+		if (store_vector_get(t, it.author) != it.seq ||
+		    (rc = head_hash(t, it.author, it.seq, h)) != 0 ||
+		    memcmp(h, it.head, sizeof(h)) == 0)
+			continue;
+		if ((rc = proto_put_fork(&s->out, it.author, it.seq, h)) == 0)
+			rc = resend_feed(s, it.author);
+	}
+	store_abort(t);
+	if (rc)
+		return rc;
+	proto_finish_items(&s->out);
+	if ((rc = send_out(s)) != 0)
+		return rc;
+	return session_pump(s, 0);
 }
 
 static int
@@ -343,7 +528,7 @@ on_batch(struct session *s, const struct proto_msg *m)
 			    (unsigned)m->number, is.bad_index + 1);
 			return peer_fault(s, PROTO_ERR_ENTRY, what, rc);
 		}
-		status = PROTO_ACK_REFUSED;
+		status = rc == -NUSA_EGAP ? PROTO_ACK_GAP : PROTO_ACK_REFUSED;
 		head = 0;
 		s->st.refused += b.n;
 	}
@@ -376,12 +561,38 @@ check_synced(struct session *s)
 		s->st.synced = (int64_t)time(NULL);
 }
 
+/* Learns the link's pace from an acknowledged batch: its bytes over the
+ * time since the previous ack (or since it was sent, if the pipe had
+ * drained), and sets the size of the batches to come. */
+static void
+adapt(struct session *s, const struct flight *f)
+{
+	int64_t now = mono_ms(), since = f->sent > s->last_ack ? f->sent :
+	    s->last_ack, dt = now - since;
+	uint64_t sample, want;
+
+	s->last_ack = now;
+	if (s->c.byte_max == 0)
+		return;
+	sample = (uint64_t)f->bytes * 1000 / (uint64_t)(dt > 0 ? dt : 1);
+	s->st.rate = s->st.rate ? (s->st.rate * 3 + sample) / 4 : sample;
+	want = s->st.rate * BATCH_TARGET_MS / 1000;
+	if (want < s->c.byte_min)
+		want = s->c.byte_min;
+	if (want > s->c.byte_max)
+		want = s->c.byte_max;
+	s->st.batch_bytes = (size_t)want;
+	if (s->stream)
+		stream_set_byte_max(s->stream, s->st.batch_bytes);
+}
+
 static int
 on_ack(struct session *s, const struct proto_msg *m)
 {
 	struct flight *f = &s->flights[s->fhead];
 	struct store_txn *t;
 	struct refused *r;
+	size_t i;
 	int rc;
 
 	if (s->nflights == 0 || m->number != f->number)
@@ -389,14 +600,27 @@ on_ack(struct session *s, const struct proto_msg *m)
 		    -NUSA_EMALFORMED);
 	s->fhead = (s->fhead + 1) % PROTO_CREDIT_MAX;
 	s->nflights--;
+	adapt(s, f);
 	if (m->status == PROTO_ACK_STORED) {
 		if ((rc = vector_set(s->have, f->author, m->head)) != 0)
 			return rc;
 		retry_refused(s);
+	} else if (m->status == PROTO_ACK_GAP) {
+		/* The peer's head of this feed is not ours: another branch
+		 * of a fork. Batches after this one fail alike; the feed goes
+		 * again from its start once they are done. */
+		if ((rc = resend_feed(s, f->author)) != 0)
+			return rc;
 	} else {
 		/* Not yet for this peer: stop offering the feed until it
-		 * has taken something else (say its author's certificate). */
-		if (s->nrefused < REFUSED_MAX) {
+		 * has taken something else (say its author's certificate).
+		 * Later batches of the same feed were in flight already: the
+		 * peer's head is the one noted at the first refusal. */
+		for (i = 0; i < s->nrefused; i++)
+			if (memcmp(s->refused[i].author, f->author,
+			    NUSA_KEY_LEN) == 0)
+				break;
+		if (i == s->nrefused && s->nrefused < REFUSED_MAX) {
 			r = &s->refused[s->nrefused++];
 			memcpy(r->author, f->author, NUSA_KEY_LEN);
 			r->head = vector_get(s->have, f->author);
@@ -436,6 +660,10 @@ session_input(struct session *s, const struct proto_msg *m)
 		s->peer_done = 1;
 		check_synced(s);
 		return 0;
+	case PROTO_FORKS:
+		if (!s->established)
+			break;
+		return on_forks(s, m);
 	case PROTO_ERROR:
 		snprintf(s->error, sizeof(s->error), "peer says: %s",
 		    m->text);
@@ -444,6 +672,23 @@ session_input(struct session *s, const struct proto_msg *m)
 	}
 	return peer_fault(s, PROTO_ERR_PROTOCOL, "unexpected message",
 	    -NUSA_EMALFORMED);
+}
+
+int
+session_receive(struct session *s, const uint8_t *p, size_t len)
+{
+	struct proto_msg m;
+	int rc;
+
+	if (s->over)
+		return -ECONNRESET;
+	if ((rc = proto_decode(&m, p, len)) != 0) {
+		s->st.msgs_in++;
+		s->st.bytes_in += len;
+		return peer_fault(s, rc == -NUSA_EVERSION ? PROTO_ERR_VERSION :
+		    PROTO_ERR_PROTOCOL, "malformed message", rc);
+	}
+	return session_input(s, &m);
 }
 
 static int
@@ -458,7 +703,8 @@ plan(struct session *s)
 	/* Only the first plan sends forked feeds from their fork: later
 	 * ones would send them again and again. */
 	rc = stream_open(&s->stream, t, s->have,
-	    s->first_plan ? STREAM_FORKS : 0, s->c.batch_max, s->c.byte_max);
+	    s->first_plan ? STREAM_FORKS : 0, s->c.batch_max,
+	    s->st.batch_bytes);
 	store_abort(t);
 	s->first_plan = 0;
 	return rc;
@@ -503,6 +749,8 @@ session_pump(struct session *s, int changed)
 		memcpy(f->author, b.author, NUSA_KEY_LEN);
 		f->last_seq = b.last_seq;
 		f->n = b.n;
+		f->bytes = s->out.len;
+		f->sent = mono_ms();
 		s->nflights++;
 		if ((rc = send_out(s)) != 0)
 			return rc;

@@ -28,7 +28,11 @@ typedef int (*session_send_fn)(void *ctx, const uint8_t *msg, size_t len);
 struct session_conf {
 	struct store *store;	/* the network's store; not owned */
 	size_t batch_max;	/* entries per batch, 1..NUSA_BATCH_MAX */
-	size_t byte_max;	/* soft cap on a batch's bytes, 0: none */
+	/* Batches end early past a number of bytes that follows the link:
+	 * about a quarter of a second's worth of what the peer acknowledges,
+	 * from byte_min to byte_max (0, 0: no byte cap). A cut link then
+	 * loses little, and a fast one carries full batches. */
+	size_t byte_min, byte_max;
 	uint16_t credit;	/* batches the peer may send unacknowledged */
 	session_send_fn send;
 	void *ctx;
@@ -43,6 +47,8 @@ struct session_stats {
 	int64_t established;	/* unix time, 0 if not yet */
 	int64_t synced;		/* last time both sides were caught up */
 	int64_t last_batch;	/* last time a batch arrived */
+	uint64_t rate;		/* bytes/s the peer acknowledges, estimated */
+	size_t batch_bytes;	/* the byte cap batches are cut at now */
 };
 
 /* Creates a session of the dialing (dialer != 0) or listening side with
@@ -51,6 +57,11 @@ struct session_stats {
 int session_new(struct session **out, const struct session_conf *c,
     int dialer, const uint8_t peer[NUSA_KEY_LEN]);
 void session_free(struct session **s);
+
+/* Decodes one frame from the peer and handles it (session_input()); a
+ * frame that does not decode is the peer's fault: ERROR 4, and the
+ * session is over. Returns as session_input() does. */
+int session_receive(struct session *s, const uint8_t *p, size_t len);
 
 /* Dialer: sends HELLO. Returns 0 or an error. */
 int session_start(struct session *s);

@@ -8,12 +8,17 @@
 #include "payload.h"
 #include "vector.h"
 
-/* Open runs of entries per feed: forks make a feed a tree, so a few
- * chains may be open at once. Runs keep ids only. */
-#define STREAM_RUNS 8
+/* Open runs of entries per feed: forks make a feed a tree, so several
+ * chains may be open at once. Runs keep ids only (8 KiB each). A relay
+ * holds signatures only at the ends of the batches it received, so a run
+ * must stay open until a signature vouches for it: runs grow as branches
+ * need, up to STREAM_RUNS_MAX; past that (a feed forked a thousand ways)
+ * the oldest run is closed and its unsigned tail left out. */
+#define STREAM_RUNS	8
+#define STREAM_RUNS_MAX 1024
 /* Batches ready to hand out: closing every run at a feed's end queues
- * at most STREAM_RUNS, an entry at most two. */
-#define STREAM_QUEUE (STREAM_RUNS + 2)
+ * at most one per run, an entry at most two. */
+#define QUEUE_FOR(runs) ((runs) + 2)
 
 struct run {
 	uint8_t ids[NUSA_BATCH_MAX][NUSA_HASH_LEN];
@@ -45,9 +50,10 @@ struct stream {
 	uint64_t pos_seq;	/* last entry read of it, if pos_valid */
 	uint8_t pos_id[NUSA_HASH_LEN];
 	int pos_valid;
-	struct run runs[STREAM_RUNS];
+	struct run *runs;
+	size_t nruns;
 	uint64_t clock;
-	struct ready q[STREAM_QUEUE];
+	struct ready *q;	/* a ring of QUEUE_FOR(nruns) */
 	size_t qhead, qlen;
 	int handed;		/* q[qhead - 1] is out with the caller */
 	size_t batch_max, byte_max;
@@ -116,9 +122,9 @@ run_flush(struct stream *x, struct run *r, size_t n)
 
 	if (n == 0)
 		return 0;
-	if (x->qlen == STREAM_QUEUE)
-		return -NUSA_ECORRUPT;	/* cannot happen: see STREAM_QUEUE */
-	q = &x->q[(x->qhead + x->qlen) % STREAM_QUEUE];
+	if (x->qlen == QUEUE_FOR(x->nruns))
+		return -NUSA_ECORRUPT;	/* cannot happen: see QUEUE_FOR */
+	q = &x->q[(x->qhead + x->qlen) % QUEUE_FOR(x->nruns)];
 	q->len = 2;
 	for (i = 0; i < n; i++) {
 		rc = store_entry(x->t, r->ids[i], &body, &len,
@@ -183,6 +189,38 @@ run_close(struct stream *x, struct run *r)
 	return rc;
 }
 
+static void
+run_init(struct run *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->last_sig = -1;
+	r->bytes = 2;
+}
+
+/* Doubles the runs (and the queue with them). Only while the queue is
+ * empty, so that the ring can start afresh. Returns 0 or -ENOMEM. */
+static int
+runs_grow(struct stream *x)
+{
+	size_t n = x->nruns * 2, i;
+	struct run *r;
+	struct ready *q;
+
+	if ((r = realloc(x->runs, n * sizeof(*r))) == NULL)
+		return -ENOMEM;
+	x->runs = r;
+	for (i = x->nruns; i < n; i++)
+		run_init(&x->runs[i]);
+	if ((q = realloc(x->q, QUEUE_FOR(n) * sizeof(*q))) == NULL)
+		return -ENOMEM;
+	x->q = q;
+	memset(x->q + QUEUE_FOR(x->nruns), 0,
+	    (QUEUE_FOR(n) - QUEUE_FOR(x->nruns)) * sizeof(*q));
+	x->qhead = 0;
+	x->nruns = n;
+	return 0;
+}
+
 static int
 take_item(const struct store_item *it, void *ctx)
 {
@@ -194,7 +232,7 @@ take_item(const struct store_item *it, void *ctx)
 
 	if (it->len < ENTRY_HEADER_LEN)
 		return -NUSA_ECORRUPT;
-	for (i = 0; i < STREAM_RUNS && r == NULL; i++) {
+	for (i = 0; i < x->nruns && r == NULL; i++) {
 		struct run *c = &x->runs[i];
 
 		if (c->n && memcmp(c->ids[c->n - 1], prev, NUSA_HASH_LEN) == 0)
@@ -202,10 +240,15 @@ take_item(const struct store_item *it, void *ctx)
 	}
 	if (r == NULL) {
 		/* A new chain: the first of the feed, or a fork branch. */
-		for (i = 0; i < STREAM_RUNS && r == NULL; i++)
+		for (i = 0; i < x->nruns && r == NULL; i++)
 			if (x->runs[i].n == 0)
 				r = &x->runs[i];
-		for (i = 0; i < STREAM_RUNS && r == NULL; i++)
+		if (r == NULL && x->nruns < STREAM_RUNS_MAX && x->qlen == 0) {
+			if ((rc = runs_grow(x)) != 0)
+				return rc;
+			r = &x->runs[x->nruns / 2];
+		}
+		for (i = 0; i < x->nruns && r == NULL; i++)
 			if (oldest == NULL || x->runs[i].age < oldest->age)
 				oldest = &x->runs[i];
 		if (r == NULL) {
@@ -329,10 +372,14 @@ stream_open(struct stream **out, struct store_txn *t,
 		return -ENOMEM;
 	x->batch_max = batch_max;
 	x->byte_max = byte_max;
-	for (i = 0; i < STREAM_RUNS; i++) {
-		x->runs[i].last_sig = -1;
-		x->runs[i].bytes = 2;
+	x->nruns = STREAM_RUNS;
+	if ((x->runs = calloc(x->nruns, sizeof(*x->runs))) == NULL ||
+	    (x->q = calloc(QUEUE_FOR(x->nruns), sizeof(*x->q))) == NULL) {
+		stream_free(&x);
+		return -ENOMEM;
 	}
+	for (i = 0; i < x->nruns; i++)
+		run_init(&x->runs[i]);
 	p.x = x;
 	if ((rc = store_vector_each(t, plan_feed, &p)) != 0) {
 		stream_free(&x);
@@ -354,7 +401,7 @@ stream_next(struct stream *x, struct store_txn *t, struct stream_batch *b)
 
 	if (x->handed) {
 		x->handed = 0;
-		x->qhead = (x->qhead + 1) % STREAM_QUEUE;
+		x->qhead = (x->qhead + 1) % QUEUE_FOR(x->nruns);
 		x->qlen--;
 	}
 	x->t = t;
@@ -369,7 +416,7 @@ stream_next(struct stream *x, struct store_txn *t, struct stream_batch *b)
 			goto fail;
 		if (rc == 0) {
 			/* The feed is read: what its runs hold goes out. */
-			for (i = 0; i < STREAM_RUNS; i++)
+			for (i = 0; i < x->nruns; i++)
 				if ((rc = run_close(x, &x->runs[i])) != 0)
 					goto fail;
 			x->fi++;
@@ -393,6 +440,12 @@ fail:
 	return rc;
 }
 
+void
+stream_set_byte_max(struct stream *x, size_t byte_max)
+{
+	x->byte_max = byte_max;
+}
+
 const struct stream_stats *
 stream_stats(const struct stream *x)
 {
@@ -412,8 +465,10 @@ stream_free(struct stream **xp)
 
 	if (xp == NULL || *xp == NULL)
 		return;
-	for (i = 0; i < STREAM_QUEUE; i++)
+	for (i = 0; (*xp)->q && i < QUEUE_FOR((*xp)->nruns); i++)
 		free((*xp)->q[i].buf);
+	free((*xp)->q);
+	free((*xp)->runs);
 	free((*xp)->feeds);
 	free(*xp);
 	*xp = NULL;

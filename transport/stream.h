@@ -66,6 +66,9 @@ int stream_open(struct stream **out, struct store_txn *t,
  * with a batch in *b, 0 when the stream is done, or a negative error. */
 int stream_next(struct stream *x, struct store_txn *t, struct stream_batch *b);
 
+/* Changes the soft cap on a batch's bytes for the batches to come. */
+void stream_set_byte_max(struct stream *x, size_t byte_max);
+
 /* Counts so far. */
 const struct stream_stats *stream_stats(const struct stream *x);
 

@@ -1,9 +1,11 @@
-/* Writes the seed corpora of the fuzzers: valid entries, payloads and
- * bundles of a small cooperative. Run by hand when a format changes, from
- * the repository root, and commit the files it writes:
+/* Writes the seed corpora of the fuzzers: valid entries, payloads,
+ * bundles, stream batches and sync messages of a small cooperative. Run
+ * by hand when a format changes, from the repository root, and commit the
+ * files it writes:
  *
  *   cc -std=c11 -D_GNU_SOURCE -Icrdt -Itransport -o build/mkseeds \
- *       tests/fuzz/mkseeds.c crdt/[a-z]*.c transport/[a-z]*.c \
+ *       tests/fuzz/mkseeds.c crdt/[a-z]*.c transport/bundle.c \
+ *       transport/stream.c transport/proto.c \
  *       $(pkg-config --cflags --libs libsodium lmdb) && \
  *   build/mkseeds tests/fuzz/corpus
  *
@@ -25,7 +27,9 @@
 #include "key.h"
 #include "ledger.h"
 #include "payload.h"
+#include "proto.h"
 #include "store.h"
+#include "stream.h"
 #include "vector.h"
 
 #define FUZZ_ROOT_SEED 0x4e
@@ -411,6 +415,95 @@ crafted_seeds(const struct key *root, const struct key *clerk,
 	bw_close(&bw);
 }
 
+/* Stream seeds (fuzz_stream): the first max batches of a stream of s,
+ * named prefix-1, prefix-2, ... */
+static void
+stream_seeds(struct store *s, const char *prefix, const struct vector *have,
+    int flags, size_t batch_max, size_t max)
+{
+	struct stream_batch b;
+	struct store_txn *t;
+	struct stream *x;
+	char name[64];
+	size_t n = 0;
+	int rc = 0;
+
+	check(store_begin(s, &t, STORE_READ), "begin");
+	check(stream_open(&x, t, have, flags, batch_max, 0), "stream open");
+	while (n < max && (rc = stream_next(x, t, &b)) == 1) {
+		snprintf(name, sizeof(name), "%s-%zu", prefix, ++n);
+		write_seed("fuzz_stream", name, b.data, b.len, NULL, 0);
+	}
+	if (rc < 0)
+		check(rc, "stream next");
+	store_abort(t);
+	stream_free(&x);
+}
+
+static int
+put_item(const uint8_t *author, uint64_t seq, void *ctx)
+{
+	return proto_put_item(ctx, author, seq);
+}
+
+static void
+proto_seed(const char *name, struct proto_buf *pb, int rc)
+{
+	check(rc, name);
+	write_seed("fuzz_proto", name, pb->buf, pb->len, NULL, 0);
+}
+
+/* Sync message seeds (fuzz_proto): one or two of each type, the vectors
+ * and batches those of s. */
+static void
+proto_seeds(struct store *s)
+{
+	struct proto_buf pb = { 0 };
+	uint8_t net[NUSA_KEY_LEN];
+	struct stream_batch b;
+	struct store_txn *t;
+	struct stream *x;
+	char name[64];
+	uint32_t i;
+
+	check(store_begin(s, &t, STORE_READ), "begin");
+	check(store_network(t, net, NULL, 0), "network");
+	check(proto_hello(&pb, PROTO_CREDIT, net), "hello");
+	check(store_vector_each(t, put_item, &pb), "hello items");
+	proto_finish_items(&pb);
+	proto_seed("hello", &pb, 0);
+	check(proto_welcome(&pb, PROTO_CREDIT), "welcome");
+	check(store_vector_each(t, put_item, &pb), "welcome items");
+	proto_finish_items(&pb);
+	proto_seed("welcome", &pb, 0);
+	check(proto_hello(&pb, 1, net), "hello");
+	proto_finish_items(&pb);
+	proto_seed("hello-empty", &pb, 0);
+	check(proto_welcome(&pb, PROTO_CREDIT_MAX), "welcome");
+	proto_finish_items(&pb);
+	proto_seed("welcome-empty", &pb, 0);
+	check(stream_open(&x, t, NULL, 0, 3, 0), "stream open");
+	for (i = 0; i < 2 && stream_next(x, t, &b) == 1; i++) {
+		snprintf(name, sizeof(name), "batch-%u", (unsigned)i);
+		proto_seed(name, &pb, proto_batch(&pb, i, b.data, b.len));
+	}
+	stream_free(&x);
+	store_abort(t);
+	proto_seed("ack-stored", &pb, proto_ack(&pb, 0, PROTO_ACK_STORED, 12));
+	proto_seed("ack-refused", &pb, proto_ack(&pb, 7, PROTO_ACK_REFUSED,
+	    0));
+	proto_seed("ack-gap", &pb, proto_ack(&pb, 8, PROTO_ACK_GAP, 0));
+	check(proto_forks(&pb), "forks");
+	check(proto_put_fork(&pb, net, 3, (const uint8_t *)"head0123"),
+	    "fork item");
+	proto_finish_items(&pb);
+	proto_seed("forks", &pb, 0);
+	proto_seed("done", &pb, proto_done(&pb));
+	proto_seed("error", &pb, proto_error(&pb, PROTO_ERR_ENTRY,
+	    "batch 3, entry 2 does not verify"));
+	free(pb.buf);
+}
+
 static void
 import(struct store *s, const char *path, const uint8_t *self)
 {
@@ -551,6 +644,11 @@ main(int argc, char **argv)
 	concat_seed("revoked-last", ba, 2);
 	concat_seed("fork", ac, 2);
 	crafted_seeds(root, clerk, stranger);
+	stream_seeds(a, "office", NULL, 0, NUSA_BATCH_MAX, 16);
+	stream_seeds(a, "office-by-3", NULL, 0, 3, 3);
+	stream_seeds(b, "clerk", NULL, 0, NUSA_BATCH_MAX, 16);
+	stream_seeds(c, "branch", NULL, 0, NUSA_BATCH_MAX, 16);
+	proto_seeds(a);
 
 	store_close(a);
 	store_close(b);
