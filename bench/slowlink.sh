@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# Slow-link benchmark: an empty enrolled box B receives about
+# SLOWLINK_ENTRIES (default 2000) ledger entries from box A through
+# build/linkemu emulating an island link: 8000 bytes/s each way (64
+# kbit/s), 300 ms each way, and a cut (every connection reset) every 10 to
+# 30 s (SLOWLINK_SEED fixes the draws; default 1). The time is compared
+# with the link's minimum for the bytes that must cross, measured by the
+# same sync through an unlimited relay. Also prints the cuts, the entries
+# sent more than once against one batch per cut, and the bytes dropped.
+# See bench/README.md. Exits non-zero only if something failed to run; a
+# missed target is printed as MISSED.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+N=${NUSACTL:-$here/../build/nusactl}
+D=${NUSAD:-$here/../build/nusad}
+L=${LINKEMU:-$here/../build/linkemu}
+SHARED=${SHARED:-$here/../../shared}
+ENTRIES=${SLOWLINK_ENTRIES:-2000}
+SEED=${SLOWLINK_SEED:-1}
+RATE=8000	# bytes/s each way
+DELAY=300	# ms each way
+CUT_MIN=10
+CUT_MAX=30
+BATCH_MAX=256	# entries in one batch (NUSA_BATCH_MAX): the allowance per cut
+SLOW_TIMEOUT=${SLOWLINK_TIMEOUT:-200}	# seconds for the slow sync
+WAIT_TIMEOUT=30
+
+for f in "$N" "$D" "$L"; do
+	[ -x "$f" ] || { echo "slowlink.sh: $f is missing (make build/nusad build/nusactl build/linkemu)" >&2; exit 1; }
+done
+[ -d "$SHARED" ] && SHARED=$(cd "$SHARED" && pwd)
+BOOKS=$SHARED/data/make-koperasi-books.py
+[ -f "$BOOKS" ] || { echo "slowlink.sh: $BOOKS is missing (set SHARED)" >&2; exit 1; }
+case $ENTRIES$SEED in '' | *[!0-9]*) echo "slowlink.sh: SLOWLINK_ENTRIES and SLOWLINK_SEED: numbers" >&2; exit 2 ;; esac
+
+# The interpreter itself, not a version manager's shim: it starts faster.
+PY=$(python3 -c 'import sys; print(sys.executable)')
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/nusa-bench-slow.XXXXXX")
+root=$tmp
+. "$here/../tests/integration/lib/boxes.sh"
+# stop_all kills every *.pid under $root: daemons and relays alike.
+trap 'stop_all; [ -n "${KEEP:-}" ] || rm -rf "$root"' EXIT
+trap 'exit 130' INT TERM
+cd "$tmp"
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+vsum() { "$N" -d "$tmp/$1" vector | awk '{s += $2} END {print s + 0}'; }
+
+# bconf BOX PORT [KEY=VALUE...]: conf, with the daemon's default heartbeat
+# (10 s) rather than the tests' 1 s: on a real island link the default
+# is what runs.
+bconf() {
+	conf "$@"
+	sed -i '/^heartbeat = /d' "$tmp/$1.conf"
+}
+
+# peerstat BOX PEER_BOX KEY...: the values of KEYs of BOX's status entry
+# for PEER_BOX (0 when BOX does not list it), space-separated.
+peerstat() {
+	local box=$1 peer
+	peer=$(devid "$2")
+	shift 2
+	"$N" -d "$tmp/$box" status --json 2>/dev/null | "$PY" -c '
+import json, sys
+try:
+    s = json.load(sys.stdin)
+except ValueError:
+    s = {}
+p = [p for p in s.get("peers", []) if p["id"] == sys.argv[1]]
+print(" ".join(str(int(p[0].get(k, 0)) if p else "0") for k in sys.argv[2:]))
+' "$peer" "$@"
+}
+
+# relay NAME TARGET_PORT [linkemu options...]: starts linkemu (verbose,
+# each log line stamped with the time in ms) in front of
+# 127.0.0.1:TARGET_PORT; pid in NAME.pid, stats in NAME.stats, log in
+# NAME.log; sets RELAY_PORT.
+relay() {
+	local name=$1 to=$2
+	shift 2
+	rm -f "$tmp/$name.port"
+	"$L" --listen 127.0.0.1:0 --to "127.0.0.1:$to" --verbose \
+		--port-file "$tmp/$name.port" --stats "$tmp/$name.stats" "$@" \
+		2> >(while IFS= read -r l; do
+			echo "${EPOCHREALTIME/./} $l"
+		done >>"$tmp/$name.log") &
+	echo $! >"$tmp/$name.pid"
+	for _ in $(seq 1 100); do
+		[ -s "$tmp/$name.port" ] && break
+		sleep 0.05
+	done
+	[ -s "$tmp/$name.port" ] || die "linkemu $name did not start"
+	RELAY_PORT=$(cat "$tmp/$name.port")
+}
+
+rstat() { awk -v k="$2" '$1 == k {print $2}' "$tmp/$1.stats"; }
+
+relay_stop() {
+	local pid
+	[ -f "$tmp/$1.pid" ] || return 0
+	pid=$(cat "$tmp/$1.pid")
+	rm -f "$tmp/$1.pid"
+	kill -TERM "$pid" 2>/dev/null || return 0
+	wait "$pid" 2>/dev/null || true
+}
+
+# waitfor BOX COUNT SECONDS [TIMELINE]: waits until BOX's vector sums to
+# COUNT; with TIMELINE, appends "ms entries" on every change.
+waitfor() {
+	local box=$1 want=$2 deadline=$((SECONDS + $3)) tl=${4:-} got last=-1
+	while [ $SECONDS -lt $deadline ]; do
+		got=$(vsum "$box")
+		if [ -n "$tl" ] && [ "$got" != "$last" ]; then
+			echo "$(now_ms) $got" >>"$tl"
+			last=$got
+		fi
+		[ "$got" = "$want" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# --- the boxes: A holds the books; B, C and E are empty and enrolled -------
+# The generator's books hold about 34.3 entries per member in 12 months.
+members=$((ENTRIES * 10 / 343))
+[ "$members" -ge 1 ] || members=1
+network A B C E
+"$PY" "$BOOKS" books --members "$members" --months 12 --seed 7 >/dev/null
+for t in members accounts postings; do
+	"$N" -d A import "$t" "books/$t.csv" >/dev/null
+done
+PA=$(freeport)
+bconf A "$PA"
+start A
+total=$(vsum A)
+n=$((total - $(vsum B)))
+[ "$n" = $((total - $(vsum C))) ] && [ "$n" = $((total - $(vsum E))) ] ||
+	die "B, C and E differ"
+echo "# slowlink: $n entries to an empty box (books of $members members, 12 months)"
+
+# --- the bytes that must cross: C syncs through an unlimited relay ----------
+relay cal "$PA"
+bconf C "" "peers = $(devid A)@tcp://127.0.0.1:$RELAY_PORT"
+t0=$(now_ms)
+start C
+waitfor C "$total" "$WAIT_TIMEOUT" || die "C did not sync through the unlimited relay"
+cal_ms=$(($(now_ms) - t0))
+sleep 0.6	# the last ACK and DONEs, and the relay's stats
+cal_up=$(rstat cal up_bytes)
+cal_down=$(rstat cal down_bytes)
+stop C
+relay_stop cal
+big=$((cal_up > cal_down ? cal_up : cal_down))
+# Each direction is its own line: the busier one sets the pace, plus the
+# one round trip a request and its answer need.
+min_ms=$((big * 1000 / RATE + 2 * DELAY))
+echo "# unlimited relay: $cal_ms ms; up $cal_up bytes, down $cal_down bytes"
+
+# --- the same link without cuts: E ---------------------------------------------
+# What the handshake and the batches cost on this link by themselves.
+relay calm "$PA" --rate "$RATE" --delay "$DELAY"
+bconf E "" "peers = $(devid A)@tcp://127.0.0.1:$RELAY_PORT"
+t0=$(now_ms)
+start E
+waitfor E "$total" "$SLOW_TIMEOUT" || die "E did not sync over the link without cuts"
+calm_ms=$(($(now_ms) - t0))
+stop E
+relay_stop calm
+
+# --- the slow link --------------------------------------------------------------
+relay slow "$PA" --rate "$RATE" --delay "$DELAY" \
+	--cut-min "$CUT_MIN" --cut-max "$CUT_MAX" --seed "$SEED"
+bconf B "" "peers = $(devid A)@tcp://127.0.0.1:$RELAY_PORT"
+t0=$(now_ms)
+echo "$t0 $(vsum B)" >timeline
+start B
+waitfor B "$total" "$SLOW_TIMEOUT" timeline ||
+	die "B has $(($(vsum B) - total + n)) of $n after $SLOW_TIMEOUT s"
+t1=$(now_ms)
+sleep 0.3	# the relay's stats lag by up to 200 ms
+cuts=$(rstat slow cuts)
+dropped=$(rstat slow dropped_bytes)
+conns=$(rstat slow connections)
+s_up=$(rstat slow up_bytes)
+s_down=$(rstat slow down_bytes)
+read -r sent <<<"$(peerstat A B sent)"
+read -r recv added <<<"$(peerstat B A received added)"
+stop B
+relay_stop slow
+stop A
+
+slow_ms=$((t1 - t0))
+resent=$((sent - n))
+allow=$((BATCH_MAX * cuts))
+r=$(awk -v t="$slow_ms" -v m="$min_ms" 'BEGIN {printf "%.2f", t / m}')
+rmark=$(awk -v r="$r" 'BEGIN {print (r <= 1.2 ? "met" : "MISSED")}')
+smark=$([ "$resent" -le "$allow" ] && echo met || echo MISSED)
+T=$(awk -v x="$slow_ms" 'BEGIN {printf "%.1f", x / 1000}')
+M=$(awk -v x="$min_ms" 'BEGIN {printf "%.1f", x / 1000}')
+
+# Where the time went: for each cut (from the relay's stamped log), the
+# entries B held then, how long until B dialled again (the relay accepted
+# a connection), and how long until B's count rose again. Cuts after B
+# was done do not count.
+first_ms=$(awk -v t0="$t0" -v n0="$(head -1 timeline | cut -d' ' -f2)" \
+	'$2 > n0 {print $1 - t0; exit}' timeline)
+awk -v t0="$t0" -v t1="$t1" '
+	function report() {
+		if (!ct) return
+		# The count of B at the cut, at the new connection, and when the
+		# first batch over the new connection was in.
+		at = 0; ra = 0; got = 0; from = acc ? acc : ct
+		for (i = 1; i <= k; i++) {
+			if (tt[i] <= ct) at = nn[i]
+			if (tt[i] <= from) ra = nn[i]
+		}
+		for (i = 1; i <= k; i++) if (tt[i] > from && nn[i] > ra) { got = tt[i]; break }
+		printf "# cut at %.1f s: B held %d entries; %d bytes dropped; B dialled again after %.2f s; first batch over the new connection %.1f s after the cut\n",
+			(ct - t0) / 1000, at, cd, (acc ? (acc - ct) / 1000 : -1),
+			(got ? (got - ct) / 1000 : -1)
+		ct = 0
+	}
+	FNR == NR { tt[++k] = $1; nn[k] = $2; next }
+	/ cut [0-9]+:/ {
+		report()
+		t = int($1 / 1000)
+		if (t <= t1) { ct = t; cd = $(NF - 2); acc = 0 }
+		next
+	}
+	/ accepted$/ { if (ct && !acc) acc = int($1 / 1000) }
+	END { report() }' timeline slow.log
+
+echo "# the same link without cuts: $(awk -v x="$calm_ms" 'BEGIN {printf "%.1f", x / 1000}') s, ratio $(awk -v t="$calm_ms" -v m="$min_ms" 'BEGIN {printf "%.2f", t / m}'); the cuts cost $(awk -v x=$((slow_ms - calm_ms)) 'BEGIN {printf "%.1f", x / 1000}') s"
+echo "# slow link: first entry at B after $first_ms ms; $conns connections; up $s_up, down $s_down bytes"
+echo "slow link: $T s, link minimum $M s, ratio $r (target <= 1.2: $rmark)"
+echo "cuts: $cuts"
+echo "entries re-sent: $resent (sent $sent for $n; allowance $BATCH_MAX per cut: $allow: $smark)"
+echo "# entries that reached B twice (received - added): $((recv - added))"
+echo "bytes dropped by the relay: $dropped"
+
+echo
+echo "slowlink_entries: $n"
+echo "slowlink_seed: $SEED"
+echo "slowlink_ms: $slow_ms"
+echo "link_min_ms: $min_ms"
+echo "no_cuts_ms: $calm_ms"
+echo "unlimited_up_bytes: $cal_up"
+echo "unlimited_down_bytes: $cal_down"
+echo "slowlink_ratio: $r (target <= 1.2: $rmark)"
+echo "cuts: $cuts"
+echo "resent_entries: $resent (allowance $allow: $smark)"
+echo "dropped_bytes: $dropped"
+echo "first_entry_ms: $first_ms"
