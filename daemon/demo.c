@@ -293,7 +293,9 @@ demo_run(const char *argv0, volatile sig_atomic_t *stop)
 		fflush(stdout);
 		while (!*stop)
 			pause();
-	}
+	} else
+		printf("(not a terminal: the boxes stop now; their data stays "
+		    "in %s)\n", root);
 out:
 	stop_boxes(v);
 	for (i = 0; i < BOXES; i++) {
