@@ -204,8 +204,8 @@ demo_run(const char *argv0, volatile sig_atomic_t *stop)
 {
 	struct box v[BOXES];
 	char root[] = "/tmp/nusa-demo-XXXXXX", hex[2 * NUSA_HASH_LEN + 1];
-	uint8_t dg[BOXES][NUSA_HASH_LEN];
-	size_t counts[BOXES];
+	uint8_t dg[BOXES][NUSA_HASH_LEN] = { { 0 } };
+	size_t counts[BOXES] = { 0 };
 	struct timespec t0, t1;
 	int i, n, rc = 0, same = 0, round;
 	const char *ctl;
@@ -260,7 +260,8 @@ demo_run(const char *argv0, volatile sig_atomic_t *stop)
 		goto out;
 	}
 	printf("5 deposits written on each box; waiting for them to sync\n");
-	for (round = 0; round < CONVERGE_S * 10 && !*stop && !same; round++) {
+	for (round = 0; round < CONVERGE_S * 10 && !*stop && !same &&
+	    rc == 0; round++) {
 		usleep(100000);
 		same = 1;
 		for (i = 0; i < BOXES && rc == 0; i++)
@@ -273,6 +274,10 @@ demo_run(const char *argv0, volatile sig_atomic_t *stop)
 	for (i = 0; i < BOXES; i++)
 		printf("box %s: %zu entries, ledger digest %.16s\n", v[i].name,
 		    counts[i], nusa_hex(hex, dg[i], NUSA_HASH_LEN));
+	if (rc) {
+		fprintf(stderr, "demo: reading a box: %s\n", nusa_strerror(rc));
+		goto out;
+	}
 	if (!same) {
 		fprintf(stderr, "demo: the boxes did not converge in %d s\n",
 		    CONVERGE_S);
@@ -291,8 +296,10 @@ demo_run(const char *argv0, volatile sig_atomic_t *stop)
 	if (isatty(0)) {
 		printf("the boxes keep running: Ctrl-C stops them\n");
 		fflush(stdout);
+		/* A short sleep, not pause(): a signal between the test and
+		 * pause() would be missed. */
 		while (!*stop)
-			pause();
+			usleep(200000);
 	} else
 		printf("(not a terminal: the boxes stop now; their data stays "
 		    "in %s)\n", root);

@@ -75,7 +75,9 @@ struct link {
 	void *sock, *mon;
 	int up;			/* security handshake done */
 	int64_t reopen_at;	/* closed after a fault: reopen then */
-	int denied;		/* revoked or not enrolled: never again */
+	int denied;		/* revoked or not enrolled: until it is */
+	int64_t backoff;	/* ms before dialing again after a failure */
+	int64_t hello_at;	/* when our HELLO went, for a timeout */
 	struct session *s;
 	unsigned serial;
 };
@@ -177,6 +179,21 @@ peer_get(struct nusad *d, const uint8_t id[NUSA_KEY_LEN], size_t net)
 	memcpy(p->id, id, NUSA_KEY_LEN);
 	p->net = net;
 	return p;
+}
+
+/* Notes that a peer was heard from (and how we know it, if sources). */
+static void
+peer_seen(struct nusad *d, const uint8_t id[NUSA_KEY_LEN], size_t net,
+    int sources, const char *addr)
+{
+	struct peer *p = peer_get(d, id, net);
+
+	if (p == NULL)
+		return;		/* out of memory: status misses a line */
+	p->last_seen = time(NULL);
+	p->sources |= sources;
+	if (addr)
+		snprintf(p->addr, sizeof(p->addr), "%s", addr);
 }
 
 /* Folds a finished session's counts into its peer's record. */
@@ -382,7 +399,10 @@ common_opts(struct nusad *d, void *sock)
 {
 	int zero = 0, hb = (int)d->cfg.heartbeat * 1000, hbt = hb * 3;
 	int64_t max = (int64_t)PROTO_MSG_MAX;
-	int hwm = 1000;
+	/* Per peer: what the protocol lets be in flight (credit), with room
+	 * for acks and DONEs; so a peer that floods us while not reading
+	 * holds at most HWM frames of PROTO_MSG_MAX here. */
+	int hwm = PROTO_CREDIT_MAX / 4 + 8;
 
 	if (zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero)) ||
 	    zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max, sizeof(max)) ||
@@ -511,6 +531,7 @@ static int
 link_add(struct nusad *d, const struct config_peer *cp, int source)
 {
 	struct link *k;
+	struct peer *p;
 	char who[17];
 	int rc;
 
@@ -534,10 +555,10 @@ link_add(struct nusad *d, const struct config_peer *cp, int source)
 		return rc;
 	}
 	d->links[d->nlinks++] = k;
-	peer_get(d, cp->id, 0);
-	snprintf(peer_get(d, cp->id, 0)->addr, CONFIG_ADDR_MAX, "%s",
-	    cp->addr);
-	peer_get(d, cp->id, 0)->sources |= source;
+	if ((p = peer_get(d, cp->id, 0)) != NULL) {
+		snprintf(p->addr, sizeof(p->addr), "%s", cp->addr);
+		p->sources |= source;
+	}
 	log_info(&d->log, "%s peer %s at %s", source_name(source),
 	    hex8(who, cp->id), cp->addr);
 	return 0;
@@ -551,12 +572,35 @@ link_remove(struct nusad *d, size_t i)
 	d->links[i] = d->links[--d->nlinks];
 }
 
-/* Ends a link's session; after a fault the link closes for a while. */
+/* When to dial a link again after its session failed: a wait that
+ * doubles (with jitter) up to RECONNECT_MAX_MS, reset once a session got
+ * in sync; at once the maximum if the peer refused us for good reasons
+ * (version, network, enrolment), or we it (a fault). */
+static void
+link_backoff(struct link *k, int longest)
+{
+	int64_t base;
+
+	if (k->backoff < RECONNECT_MS)
+		k->backoff = RECONNECT_MS;
+	if (longest)
+		k->backoff = RECONNECT_MAX_MS;
+	base = k->backoff;
+	k->reopen_at = now_ms() + base + (int64_t)randombytes_uniform(
+	    (uint32_t)(base / 2 + 1));
+	if (k->backoff < RECONNECT_MAX_MS)
+		k->backoff = k->backoff * 2 > RECONNECT_MAX_MS ?
+		    RECONNECT_MAX_MS : k->backoff * 2;
+}
+
+/* Ends a link's session and closes its connection, so that the next one
+ * starts afresh, after a wait (link_backoff()). */
 static void
 link_end(struct link *k, int rc)
 {
 	struct nusad *d = k->d;
 	char who[17];
+	int code, longest;
 
 	if (k->s == NULL)
 		return;
@@ -564,19 +608,14 @@ link_end(struct link *k, int rc)
 		log_warn(&d->log, "session with %s ended: %s",
 		    hex8(who, k->cp.id), session_error(k->s)[0] ?
 		    session_error(k->s) : nusa_strerror(rc));
-	if (session_peer_fault(k->s) || banned(d, k->cp.id)) {
+	code = session_peer_error(k->s);
+	longest = session_peer_fault(k->s) || banned(d, k->cp.id) ||
+	    code == PROTO_ERR_VERSION || code == PROTO_ERR_NETWORK ||
+	    code == PROTO_ERR_DENIED;
+	if (session_peer_fault(k->s))
 		ban(d, k->cp.id);
-		link_close_socket(k);
-		k->reopen_at = now_ms() + BAN_SECONDS * 1000;
-		return;
-	}
-	peer_fold(d, k->cp.id, 0, k->s);
-	session_free(&k->s);
-	/* A clean end (say the peer restarts) leaves the socket to
-	 * reconnect; a session that cannot go on drops the connection so
-	 * that the next one starts afresh. */
 	link_close_socket(k);
-	k->reopen_at = now_ms() + RECONNECT_MS;
+	link_backoff(k, longest);
 }
 
 static void
@@ -597,7 +636,18 @@ link_monitor(struct nusad *d, struct link *k)
 		hex8(who, k->cp.id);
 		switch (event) {
 		case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+			/* CURVE proved it holds the key; whether that device
+			 * may have our data is for our store to say. */
+			if (!admitted(d, 0, k->cp.id)) {
+				log_warn(&d->log, "%s at %s is not enrolled here "
+				    "(or revoked): not syncing with it", who,
+				    k->cp.addr);
+				link_close_socket(k);
+				k->denied = 1;
+				return;
+			}
 			k->up = 1;
+			k->hello_at = now_ms();
 			session_free(&k->s);
 			session_conf_for(d, &c, 0);
 			c.send = link_send;
@@ -611,7 +661,7 @@ link_monitor(struct nusad *d, struct link *k)
 			} else
 				log_info(&d->log, "connected to %s at %s", who,
 				    k->cp.addr);
-			peer_get(d, k->cp.id, 0)->last_seen = time(NULL);
+			peer_seen(d, k->cp.id, 0, 0, NULL);
 			break;
 		case ZMQ_EVENT_DISCONNECTED:
 			if (k->up)
@@ -672,7 +722,7 @@ link_input(struct nusad *d, struct link *k)
 			link_end(k, rc);
 			return;
 		}
-		peer_get(d, k->cp.id, 0)->last_seen = time(NULL);
+		peer_seen(d, k->cp.id, 0, 0, NULL);
 	}
 }
 
@@ -705,6 +755,11 @@ inbound_end(struct nusad *d, size_t i, int rc)
 		    session_error(in->s) : nusa_strerror(rc));
 	if (session_peer_fault(in->s))
 		ban(d, in->id);
+	else if (rc != -ECONNRESET && rc != -EHOSTUNREACH &&
+	    rc != -EAGAIN && !session_error(in->s)[0])
+		/* Our own trouble (the store, memory): tell the peer, so
+		 * that it tries again later instead of waiting. */
+		session_fail(in->s, PROTO_ERR_BUSY, "try again later");
 	inbound_remove(d, i);
 }
 
@@ -733,6 +788,13 @@ inbound_hello(struct nusad *d, const uint8_t *rid, size_t rid_len,
 	int rc;
 
 	hex8(who, id);
+	/* ZAP runs once per connection: a peer banned since then is still
+	 * connected, and must not open a new session on it. */
+	if (banned(d, id)) {
+		reply_error(d, rid, rid_len, PROTO_ERR_DENIED,
+		    "banned for a while after a fault");
+		return;
+	}
 	for (net = 0; net < d->nnets; net++)
 		if (memcmp(d->nets[net].id, m->network, NUSA_KEY_LEN) == 0)
 			break;
@@ -783,8 +845,7 @@ inbound_hello(struct nusad *d, const uint8_t *rid, size_t rid_len,
 		return;
 	}
 	d->in[d->nin++] = in;
-	peer_get(d, id, net)->sources |= SRC_INBOUND;
-	peer_get(d, id, net)->last_seen = time(NULL);
+	peer_seen(d, id, net, SRC_INBOUND, NULL);
 	log_info(&d->log, "%s connected for %s", who, d->nets[net].name);
 	if ((rc = session_input(in->s, m)) != 0)
 		inbound_end(d, d->nin - 1, rc);
@@ -854,6 +915,12 @@ router_input(struct nusad *d)
 			}
 			goto next;
 		}
+		/* A routing id is the peer's to choose: the session is the
+		 * device's that opened it, and no other's. */
+		if (memcmp(d->in[i]->id, id, NUSA_KEY_LEN) != 0) {
+			ban(d, id);
+			goto next;
+		}
 		rc = extra ? session_fail(d->in[i]->s, PROTO_ERR_PROTOCOL,
 		    "multi-frame message") : session_receive(d->in[i]->s,
 		    zmq_msg_data(&msg), zmq_msg_size(&msg));
@@ -862,7 +929,7 @@ router_input(struct nusad *d)
 				ban(d, id);
 			inbound_end(d, i, rc ? rc : -NUSA_EMALFORMED);
 		} else
-			peer_get(d, id, d->in[i]->net)->last_seen = time(NULL);
+			peer_seen(d, id, d->in[i]->net, 0, NULL);
 next:
 		zmq_msg_close(&rid);
 		zmq_msg_close(&msg);
@@ -982,14 +1049,18 @@ control_sync(struct nusad *d, const char *arg)
 		    "not a device id (64 hex digits) or ID@tcp://HOST:PORT");
 	if ((k = link_find(d, cp.id)) != NULL) {
 		found = 1;
+		if (k->denied)
+			return json_pack("{s:b, s:s}", "ok", 0, "error",
+			    "that device is not enrolled here, or revoked");
 		if (k->s && session_established(k->s)) {
-			if ((rc = session_pump(k->s, 1)) != 0)
+			if ((rc = session_sync_now(k->s)) != 0)
 				link_end(k, rc);
 		} else if (!k->denied) {
 			if (cp.addr[0])
 				k->cp = cp;
 			link_close_socket(k);
 			k->reopen_at = 0;
+			k->backoff = 0;
 			if ((rc = link_open_socket(k)) != 0)
 				return json_pack("{s:b, s:s}", "ok", 0,
 				    "error", nusa_strerror(rc));
@@ -998,7 +1069,7 @@ control_sync(struct nusad *d, const char *arg)
 	for (i = 0; i < d->nin; i++)
 		if (memcmp(d->in[i]->id, cp.id, NUSA_KEY_LEN) == 0) {
 			found = 1;
-			if ((rc = session_pump(d->in[i]->s, 1)) != 0) {
+			if ((rc = session_sync_now(d->in[i]->s)) != 0) {
 				inbound_end(d, i, rc);
 				break;
 			}
@@ -1342,6 +1413,13 @@ stores_changed(struct nusad *d)
 		for (i = 0; i < d->nlinks; i++) {
 			struct link *k = d->links[i];
 
+			if (n == 0 && k->denied && admitted(d, 0, k->cp.id)) {
+				log_info(&d->log, "%s is enrolled now",
+				    hex8(who, k->cp.id));
+				k->denied = 0;
+				k->backoff = 0;
+				k->reopen_at = 0;
+			}
 			if (n != 0 || k->s == NULL)
 				continue;
 			if (!admitted(d, 0, k->cp.id)) {
@@ -1380,6 +1458,32 @@ stores_changed(struct nusad *d)
 	}
 	if (any)
 		allowed_refresh(d);
+}
+
+/* Dials links whose wait is over, gives up on a HELLO that got no
+ * WELCOME, and resets the backoff of links that got in sync. */
+static void
+links_tick(struct nusad *d, int64_t now)
+{
+	struct link *k;
+	char who[17];
+	size_t i;
+
+	for (i = 0; i < d->nlinks; i++) {
+		k = d->links[i];
+		if (k->sock == NULL && !k->denied && now >= k->reopen_at)
+			link_open_socket(k);
+		if (k->s == NULL)
+			continue;
+		if (session_stats(k->s)->synced)
+			k->backoff = 0;
+		else if (!session_established(k->s) &&
+		    now - k->hello_at > 3000 * (int64_t)d->cfg.heartbeat) {
+			log_warn(&d->log, "%s at %s did not answer HELLO",
+			    hex8(who, k->cp.id), k->cp.addr);
+			link_end(k, -ETIMEDOUT);
+		}
+	}
 }
 
 /* A ROUTER does not say when a peer has gone: an idle inbound session
@@ -1520,13 +1624,7 @@ nusad_run(struct nusad *d, volatile sig_atomic_t *stop,
 		if (now >= d->next_tick) {
 			d->next_tick = now + TICK_MS;
 			stores_changed(d);
-			for (i = 0; i < d->nlinks; i++) {
-				struct link *k = d->links[i];
-
-				if (k->sock == NULL && !k->denied &&
-				    now >= k->reopen_at)
-					link_open_socket(k);
-			}
+			links_tick(d, now);
 		}
 		if (now >= d->next_keepalive) {
 			d->next_keepalive = now + d->cfg.heartbeat * 1000;

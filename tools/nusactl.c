@@ -1381,8 +1381,15 @@ daemon_ask(struct ctl *c, const char *req)
 	int ms = 3000, zero = 0;
 	struct stat sb;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/nusad.sock", c->dir) >=
-	    sizeof(path) || stat(path, &sb) != 0)
+	/* nusad.conf's control key, if not the default, is given to
+	 * nusactl as $NUSA_CONTROL (ipc://PATH). */
+	if (getenv("NUSA_CONTROL") && strncmp(getenv("NUSA_CONTROL"),
+	    "ipc://", 6) == 0)
+		snprintf(path, sizeof(path), "%s", getenv("NUSA_CONTROL") + 6);
+	else if ((size_t)snprintf(path, sizeof(path), "%s/nusad.sock",
+	    c->dir) >= sizeof(path))
+		return NULL;
+	if (stat(path, &sb) != 0)
 		return NULL;
 	snprintf(ep, sizeof(ep), "ipc://%s", path);
 	if ((ctx = zmq_ctx_new()) == NULL)
@@ -1559,7 +1566,7 @@ cmd_hub_join(struct ctl *c)
 	struct store *s = NULL;
 	char hex[HEXKEY], dir[PATH_MAX], sp[PATH_MAX];
 	FILE *f;
-	int rc;
+	int rc, created;
 
 	if (load_key(c) != 0)
 		return EXIT_FAILURE;
@@ -1580,13 +1587,24 @@ cmd_hub_join(struct ctl *c)
 	}
 	snprintf(sp, sizeof(sp), "%s/networks", c->dir);
 	mkdir(sp, 0700);
-	mkdir(dir, 0700);
+	created = mkdir(dir, 0700) == 0;
 	if ((size_t)snprintf(sp, sizeof(sp), "%s/store", dir) >= sizeof(sp))
 		rc = -ENAMETOOLONG;
 	else if ((rc = store_open(&s, sp, STORE_CREATE)) == 0)
 		rc = bundle_import(s, f, c->k->pk, &st, &where);
 	fclose(f);
 	store_close(s);
+	if (rc && created) {
+		/* Leave nothing that nusad would try to serve. */
+		char fp[PATH_MAX + 16];
+
+		snprintf(fp, sizeof(fp), "%s/data.mdb", sp);
+		unlink(fp);
+		snprintf(fp, sizeof(fp), "%s/lock.mdb", sp);
+		unlink(fp);
+		rmdir(sp);
+		rmdir(dir);
+	}
 	if (rc == -NUSA_EUNENROLLED)
 		return fail(c, "%s: the bundle does not enrol this hub; ask the "
 		    "network's admin to run: nusactl enrol %s --role relay, "

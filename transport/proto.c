@@ -99,7 +99,12 @@ proto_decode(struct proto_msg *m, const uint8_t *p, size_t len)
 		m->head = codec_rd64(p + 6);
 		return m->status <= PROTO_ACK_LAST ? 0 : -NUSA_EMALFORMED;
 	case PROTO_DONE:
-		return len == 1 ? 0 : -NUSA_EMALFORMED;
+		if (len == 1)
+			return 0;
+		if (len != 2 || p[1] != PROTO_DONE_ASK)
+			return -NUSA_EMALFORMED;
+		m->flags = p[1];
+		return 0;
 	case PROTO_ERROR:
 		if (len < 2 || len - 2 > PROTO_TEXT_MAX)
 			return -NUSA_EMALFORMED;
@@ -276,6 +281,14 @@ int
 proto_done(struct proto_buf *b)
 {
 	return head(b, PROTO_DONE) ? -ENOMEM : 0;
+}
+
+int
+proto_done_request(struct proto_buf *b)
+{
+	if (head(b, PROTO_DONE) || put_be(b, PROTO_DONE_ASK, 1))
+		return -ENOMEM;
+	return 0;
 }
 
 int

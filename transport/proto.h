@@ -10,7 +10,8 @@
  *   FORKS   'F' u32 n, n x (author[32], u64 seq, head[8])
  *   BATCH   'B' u32 number, batch (stream.h)
  *   ACK     'A' u32 number, u8 status, u64 head
- *   DONE    'D'                                       caught up
+ *   DONE    'D' [u8 flags]                            caught up; flag 1:
+ *                                                     please say so too
  *   ERROR   'E' u8 code, text (0..200 bytes, printable)
  */
 #ifndef NUSA_PROTO_H
@@ -25,7 +26,7 @@
 #define PROTO_VERSION	  1
 #define PROTO_CREDIT	  3	/* batches a receiver lets be in flight */
 #define PROTO_CREDIT_MAX  64
-#define PROTO_FEEDS_MAX	  (1u << 16)	/* vector items in one message */
+#define PROTO_FEEDS_MAX	  (1u << 14)	/* vector items in one message */
 #define PROTO_TEXT_MAX	  200
 /* No valid message is longer: ZMQ_MAXMSGSIZE drops a peer that tries. */
 #define PROTO_HELLO_MAX (41 + 48 * (size_t)PROTO_FEEDS_MAX)
@@ -44,6 +45,7 @@ enum proto_type {
 };
 
 #define PROTO_HEAD_LEN 8	/* a short hash of the ids at a feed's head */
+#define PROTO_DONE_ASK 1	/* DONE flag: answer with a DONE */
 
 enum proto_ack {
 	PROTO_ACK_STORED = 0,	/* verified and committed */
@@ -120,6 +122,8 @@ int proto_batch(struct proto_buf *b, uint32_t number, const uint8_t *batch,
 int proto_ack(struct proto_buf *b, uint32_t number, uint8_t status,
     uint64_t head);
 int proto_done(struct proto_buf *b);
+/* A DONE that asks the peer to answer with its own once caught up. */
+int proto_done_request(struct proto_buf *b);
 int proto_error(struct proto_buf *b, uint8_t code, const char *text);
 
 #endif

@@ -59,6 +59,8 @@ struct session {
 	uint8_t resent[RESENT_MAX][NUSA_KEY_LEN];
 	size_t nresent;
 	int forks_asked, forks_answered;
+	int ask_done;		/* the next DONE asks the peer for one */
+	int peer_error;		/* code of the peer's ERROR */
 	/* receiving */
 	int64_t last_ack;	/* monotonic ms */
 	uint32_t next_in;
@@ -658,6 +660,12 @@ session_input(struct session *s, const struct proto_msg *m)
 		if (!s->established)
 			break;
 		s->peer_done = 1;
+		if (m->flags & PROTO_DONE_ASK) {
+			/* Answer once caught up: now if idle, else at the
+			 * end of what is under way. */
+			s->sent_done = 0;
+			return session_pump(s, 0);
+		}
 		check_synced(s);
 		return 0;
 	case PROTO_FORKS:
@@ -665,6 +673,7 @@ session_input(struct session *s, const struct proto_msg *m)
 			break;
 		return on_forks(s, m);
 	case PROTO_ERROR:
+		s->peer_error = m->code;
 		snprintf(s->error, sizeof(s->error), "peer says: %s",
 		    m->text);
 		s->over = 1;
@@ -726,7 +735,9 @@ session_pump(struct session *s, int changed)
 		return 0;
 	while (s->nflights < s->peer_credit) {
 		if (s->stream == NULL) {
-			if (!s->need_plan)
+			/* A plan reads what the peer holds from its acks: wait
+			 * for those in flight, or their batches go again. */
+			if (!s->need_plan || s->nflights > 0)
 				break;
 			if ((rc = plan(s)) != 0)
 				return rc;
@@ -761,13 +772,25 @@ session_pump(struct session *s, int changed)
 	 * it last synced. */
 	if (s->stream == NULL && !s->need_plan && s->nflights == 0 &&
 	    !s->sent_done) {
-		if ((rc = proto_done(&s->out)) != 0 ||
-		    (rc = send_out(s)) != 0)
+		if ((rc = s->ask_done ? proto_done_request(&s->out) :
+		    proto_done(&s->out)) != 0 || (rc = send_out(s)) != 0)
 			return rc;
 		s->sent_done = 1;
+		s->ask_done = 0;
 	}
 	check_synced(s);
 	return 0;
+}
+
+int
+session_sync_now(struct session *s)
+{
+	if (s->over)
+		return -ECONNRESET;
+	/* Not in sync until the peer says so again. */
+	s->peer_done = 0;
+	s->ask_done = 1;
+	return session_pump(s, 1);
 }
 
 int
@@ -813,6 +836,12 @@ int
 session_peer_fault(const struct session *s)
 {
 	return s->peer_fault;
+}
+
+int
+session_peer_error(const struct session *s)
+{
+	return s->peer_error;
 }
 
 struct lag {

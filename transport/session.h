@@ -85,6 +85,12 @@ int session_pump(struct session *s, int changed);
  * or the send's error. */
 int session_keepalive(struct session *s);
 
+/* Syncs now: offers the peer whatever it may lack and asks it to confirm
+ * that it is caught up (a DONE asking for a DONE), so that
+ * session_stats()->synced moves only once the peer has answered.
+ * Returns 0 or a send error. */
+int session_sync_now(struct session *s);
+
 /* Sends ERROR with code and text, for the caller ending a session. */
 int session_fail(struct session *s, uint8_t code, const char *text);
 
@@ -95,6 +101,8 @@ const struct session_stats *session_stats(const struct session *s);
 const char *session_error(const struct session *s);
 /* 1 if the session ended through the peer's fault. */
 int session_peer_fault(const struct session *s);
+/* The code of the ERROR the peer sent (enum proto_err), or 0. */
+int session_peer_error(const struct session *s);
 
 /* Entries we hold that the peer lacks, and that the peer holds and we
  * lack, as far as this session knows. */

@@ -92,7 +92,8 @@ encode_again(const struct proto_msg *m)
 		rc = proto_ack(&out, m->number, m->status, m->head);
 		break;
 	case PROTO_DONE:
-		rc = proto_done(&out);
+		rc = m->flags & PROTO_DONE_ASK ? proto_done_request(&out) :
+		    proto_done(&out);
 		break;
 	case PROTO_ERROR:
 		rc = proto_error(&out, m->code, m->text);

@@ -163,6 +163,11 @@ grep -qx 'no answer' out.txt || die "oversize frame answered: $(cat out.txt)"
 grep -q '^error 5 malformed batch' out.txt || die "garbage batch: $(cat out.txt)"
 "$ROGUE" G "tcp://127.0.0.1:$PA" "$IA" hello >out.txt
 grep -qx 'no answer' out.txt || die "a peer that sent garbage is not dropped"
+# ... nor may it start again on the connection it still holds.
+"$ROGUE" E "tcp://127.0.0.1:$PA" "$IA" rehello >out.txt
+grep -q '^error 5 malformed batch' out.txt || die "rehello: $(cat out.txt)"
+[ "$(tail -1 out.txt)" = "error 3 banned for a while after a fault" ] ||
+	die "a banned peer got a new session on its connection: $(cat out.txt)"
 grep -q 'refused .* banned for a while' A.log || die "ban not logged"
 "$N" -d T post deposit S-A 5 --memo "tamper-me" >/dev/null
 n=$(count A)
@@ -188,7 +193,17 @@ sleep 2
 ! "$N" -d A log | grep -q 'after revocation' || die "A took C's post-revocation entry"
 "$ROGUE" C "tcp://127.0.0.1:$PA" "$IA" hello >out.txt
 grep -qx 'no answer' out.txt || die "revoked key connected: $(cat out.txt)"
-ok "a revoked box is refused"
+# A box that learns of the revocation while down does not dial C either.
+converge 15 A B || die "B did not get the revocation"
+stop B
+"$N" -d B post deposit S-B 4 --memo "not for C" >/dev/null
+conf B "$PB" "peers = $IA@tcp://127.0.0.1:$PA $IC@tcp://127.0.0.1:$PC"
+start B
+sleep 3
+grep -q "${IC:0:16} at tcp://127.0.0.1:$PC is not enrolled here (or revoked): not syncing" B.log ||
+	die "B dialed the revoked C without refusing it"
+! "$N" -d C log | grep -q 'not for C' || die "B sent data to the revoked C"
+ok "a revoked box is refused, also by a box that restarts"
 stop A
 stop B
 stop C

@@ -7,6 +7,7 @@
  * DIR is a box directory (device.key, store). MODE is one of
  *   hello      a correct HELLO: prints "welcome" if admitted
  *   garbage    a HELLO, then a frame of random bytes
+ *   rehello    as garbage, then a HELLO again on the same connection
  *   early      random bytes instead of a HELLO
  *   oversize   a frame past the protocol's maximum message size
  *   tamper     a HELLO, then a batch of DIR's own entry that holds the
@@ -176,7 +177,7 @@ main(int argc, char **argv)
 	zmq_send(sock, b.buf, b.len, 0);
 	if (answer(sock, 5000) != PROTO_WELCOME)
 		goto out;
-	if (strcmp(mode, "garbage") == 0) {
+	if (strcmp(mode, "garbage") == 0 || strcmp(mode, "rehello") == 0) {
 		uint8_t junk[200];
 
 		/* A batch, numbered as expected, of random bytes. */
@@ -198,6 +199,15 @@ main(int argc, char **argv)
 		rc = answer(sock, 5000);
 		if (rc < 0 || rc == PROTO_ERROR || rc == PROTO_ACK)
 			break;
+	}
+	if (strcmp(mode, "rehello") == 0) {
+		/* Same connection, so ZAP is not asked again. */
+		proto_hello(&b, 1, net);
+		proto_finish_items(&b);
+		zmq_send(sock, b.buf, b.len, 0);
+		while ((rc = answer(sock, 5000)) >= 0 && rc != PROTO_ERROR &&
+		    rc != PROTO_WELCOME)
+			;
 	}
 out:
 	free(b.buf);
