@@ -499,6 +499,7 @@ proto_seeds(struct store *s)
 	proto_finish_items(&pb);
 	proto_seed("forks", &pb, 0);
 	proto_seed("done", &pb, proto_done(&pb));
+	proto_seed("done-ask", &pb, proto_done_request(&pb));
 	proto_seed("error", &pb, proto_error(&pb, PROTO_ERR_ENTRY,
 	    "batch 3, entry 2 does not verify"));
 	free(pb.buf);
