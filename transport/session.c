@@ -60,9 +60,9 @@ struct session {
 	size_t nresent;
 	int forks_asked, forks_answered;
 	int ask_done;		/* the next DONE asks the peer for one */
-	int peer_error;		/* code of the peer's ERROR */
-	/* receiving */
 	int64_t last_ack;	/* monotonic ms */
+	/* receiving */
+	int peer_error;		/* code of the peer's ERROR */
 	uint32_t next_in;
 	int peer_done;
 	struct stream_reader *reader;
@@ -159,13 +159,13 @@ session_fail(struct session *s, uint8_t code, const char *text)
 }
 
 /* The peer broke the protocol or sent what does not verify: tell it and
- * end the session. */
+ * end the session. Returns rc. */
 static int
 peer_fault(struct session *s, uint8_t code, const char *what, int rc)
 {
-	session_fail(s, code, what);
-	s->error[0] = '\0';
 	set_error(s, 1, what, rc);
+	if (proto_error(&s->out, code, what) == 0)
+		send_out(s);
 	return rc;
 }
 
@@ -430,10 +430,12 @@ on_forks(struct session *s, const struct proto_msg *m)
 	uint32_t i;
 	int rc;
 
-	if (s->dialer ? !s->forks_asked || s->forks_answered++ :
-	    s->forks_answered++)
+	/* One FORKS each way at most: the dialer's question (only after a
+	 * heads mismatch), the listener's answer. */
+	if ((s->dialer && !s->forks_asked) || s->forks_answered)
 		return peer_fault(s, PROTO_ERR_PROTOCOL, "unexpected FORKS",
 		    -NUSA_EMALFORMED);
+	s->forks_answered = 1;
 	if (s->dialer) {
 		for (i = 0; i < m->n; i++) {
 			proto_item_at(m, i, &it);
