@@ -239,18 +239,25 @@ head_hash(struct store_txn *t, const uint8_t author[NUSA_KEY_LEN],
 	return rc < 0 ? rc : 0;
 }
 
+/* 1 if author's feed is being resent whole (resend_feed()). */
+static int
+resending(const struct session *s, const uint8_t author[NUSA_KEY_LEN])
+{
+	size_t i;
+
+	for (i = 0; i < s->nresent; i++)
+		if (memcmp(s->resent[i], author, NUSA_KEY_LEN) == 0)
+			return 1;
+	return 0;
+}
+
 /* Sends author's feed again from its start: the peer holds another
  * branch of it, and only the whole feed is sure to link. Once per
  * session and feed. Returns 0 or -ENOMEM. */
 static int
 resend_feed(struct session *s, const uint8_t author[NUSA_KEY_LEN])
 {
-	size_t i;
-
-	for (i = 0; i < s->nresent; i++)
-		if (memcmp(s->resent[i], author, NUSA_KEY_LEN) == 0)
-			return 0;
-	if (s->nresent == RESENT_MAX)
+	if (resending(s, author) || s->nresent == RESENT_MAX)
 		return 0;
 	memcpy(s->resent[s->nresent++], author, NUSA_KEY_LEN);
 	s->need_plan = 1;
@@ -513,8 +520,12 @@ on_batch(struct session *s, const struct proto_msg *m)
 			set_error(s, 0, "store", rc);
 			return rc;
 		}
+		/* The peer holds what it sent: no need to send it back. Not
+		 * so for a feed being resent whole: a fork's branches share
+		 * seqs, and what the peer sent says nothing of ours. */
 		last = codec_rd64(b.bodies[b.n - 1] + 66);
-		if (vector_get(s->have, author) < last &&
+		if (!resending(s, author) &&
+		    vector_get(s->have, author) < last &&
 		    (rc = vector_set(s->have, author, last)) != 0)
 			return rc;
 		s->st.added += is.added;
@@ -535,14 +546,21 @@ on_batch(struct session *s, const struct proto_msg *m)
 		status = rc == -NUSA_EGAP ? PROTO_ACK_GAP : PROTO_ACK_REFUSED;
 		head = 0;
 		s->st.refused += b.n;
+		/* A gap means the peer's branch of this feed is not ours: it
+		 * will send us its whole feed, and it lacks ours as much. */
+		if (rc == -NUSA_EGAP && (rc = resend_feed(s, b.bodies[0] +
+		    34)) != 0)
+			return rc;
 	}
 	s->st.recv_entries += b.n;
 	s->st.recv_batches++;
 	s->st.last_batch = (int64_t)time(NULL);
 	s->peer_done = 0;
-	if ((rc = proto_ack(&s->out, m->number, status, head)) != 0)
+	if ((rc = proto_ack(&s->out, m->number, status, head)) != 0 ||
+	    (rc = send_out(s)) != 0)
 		return rc;
-	return send_out(s);
+	/* A gap gave us something to send (the feed whole). */
+	return status == PROTO_ACK_GAP ? session_pump(s, 0) : 0;
 }
 
 static void

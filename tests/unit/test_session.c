@@ -1259,6 +1259,43 @@ test_fork_unknown_to_both(void **state)
 		    (long long)bo, (long long)br, 255000 + 23 + 43);
 }
 
+/* The restored box's branch is longer: the first batch past the office's
+ * head is acknowledged GAP, and the feed goes whole. */
+static void
+test_fork_unequal_heights(void **state)
+{
+	struct net *n = *state;
+	struct store *cb, *rb;
+	struct pair p;
+	char cmd[300];
+
+	cb = box_copy(n, "clerkbox2");
+	store_close(cb);
+	snprintf(cmd, sizeof(cmd), "cp -r '%s/clerkbox2' '%s/restored2'",
+	    n->dir, n->dir);
+	assert_int_equal(system(cmd), 0);
+	cb = reopen(n->dir, "clerkbox2");
+	rb = reopen(n->dir, "restored2");
+	post(cb, n->clerk, "s1", 11, 2);
+	post(rb, n->clerk, "s1", 21, 5);
+
+	pair_new(&p, cb, n->office, 2, 2, 2);
+	pair_sync(&p);
+	tf_same_digest(n->office, cb);
+	pair_free(&p);
+	pair_new(&p, rb, n->office, 2, 2, 2);
+	pair_sync(&p);
+	assert_synced(&p);
+	pair_free(&p);
+	/* Both branches everywhere: 11+12 and 21..25 on top of what the
+	 * copy held. */
+	tf_same_digest(n->office, rb);
+	assert_int_equal(tf_balance(n->office, "s1") -
+	    tf_balance(cb, "s1"), 21 + 22 + 23 + 24 + 25);
+	store_close(cb);
+	store_close(rb);
+}
+
 int
 main(void)
 {
@@ -1276,6 +1313,7 @@ main(void)
 		T(test_resume_after_cut),
 		T(test_forked_feed),
 		T(test_fork_unknown_to_both),
+		T(test_fork_unequal_heights),
 #undef T
 		cmocka_unit_test(test_refused_then_retried),
 		cmocka_unit_test(test_refused_feed_of_many_batches),
