@@ -109,6 +109,7 @@ struct nusad {
 	size_t nnets;
 	struct allowed *allowed;
 	size_t nallowed;
+	int allowed_stale;	/* the stores changed since it was built */
 	struct link *links[LINKS_MAX];
 	size_t nlinks;
 	struct inbound **in;
@@ -358,7 +359,13 @@ zap_handle(struct nusad *d)
 	}
 	if (n < 6)
 		return;
-	if (n == 7 && len[0] == 3 && memcmp(f[0], "1.0", 3) == 0 &&
+	/* Rebuilt when the stores changed; if that fails, nobody gets in:
+	 * the old table might still hold a device revoked since. */
+	if (d->allowed_stale && allowed_refresh(d) == 0)
+		d->allowed_stale = 0;
+	if (d->allowed_stale)
+		why = "enrolled devices unreadable here";
+	else if (n == 7 && len[0] == 3 && memcmp(f[0], "1.0", 3) == 0 &&
 	    len[5] == 5 && memcmp(f[5], "CURVE", 5) == 0 &&
 	    len[6] == crypto_box_PUBLICKEYBYTES) {
 		for (i = 0; i < d->nallowed; i++)
@@ -377,7 +384,8 @@ zap_handle(struct nusad *d)
 	if (!ok) {
 		if (n == 7 && len[6] == crypto_box_PUBLICKEYBYTES)
 			log_warn(&d->log, "refused CURVE key %s from %s: %s",
-			    hex8(who, f[6]), addr, i < d->nallowed ? why :
+			    hex8(who, f[6]), addr, d->allowed_stale ||
+			    i < d->nallowed ? why :
 			    "not an enrolled device here");
 		else
 			log_warn(&d->log, "refused a connection from %s: %s",
@@ -1456,8 +1464,10 @@ stores_changed(struct nusad *d)
 			i++;
 		}
 	}
+	/* The ZAP table is rebuilt when next asked (zap_handle()): stores
+	 * change with every batch, connections come rarely. */
 	if (any)
-		allowed_refresh(d);
+		d->allowed_stale = 1;
 }
 
 /* Dials links whose wait is over, gives up on a HELLO that got no
