@@ -47,6 +47,14 @@ NUSAD_WRAP="avahi_exec 2" start B
 converge 40 A B || die "the two boxes did not find each other and converge"
 "$N" -d B post deposit S1 2000 --memo "on host 2" >/dev/null
 converge 15 A B || die "B's posting did not reach A"
+# Each finds the other (the first to find dials; the other may take a
+# little longer to resolve the service).
+for i in $(seq 1 100); do
+	grep -q "found ${IB:0:16} on the LAN at tcp://192.0.2.2:7700" A.log &&
+		grep -q "found ${IA:0:16} on the LAN at tcp://192.0.2.1:7700" B.log &&
+		break
+	sleep 0.2
+done
 grep -q "found ${IB:0:16} on the LAN at tcp://192.0.2.2:7700" A.log ||
 	die "A did not log finding B"
 grep -q "found ${IA:0:16} on the LAN at tcp://192.0.2.1:7700" B.log ||
