@@ -934,7 +934,7 @@ test_reader_rejects(void **state)
 	uint8_t id[NUSA_HASH_LEN], *p;
 	struct store_batch b;
 	struct store_txn *t;
-	size_t len, cut, i, second, blen;
+	size_t len = 0, cut, i, second, blen;
 
 	assert_non_null(r);
 	p = batch_bytes(n->office, n->clerk->pk, NUSA_BATCH_MAX, &len);
