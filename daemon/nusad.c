@@ -216,7 +216,9 @@ peer_fold(struct nusad *d, const uint8_t *id, size_t net,
 	p->msgs_out += st->msgs_out;
 	if (st->synced > p->last_synced)
 		p->last_synced = st->synced;
-	if (session_error(s)[0])
+	/* The other way round is the normal end of a second session. */
+	if (session_error(s)[0] &&
+	    session_peer_error(s) != PROTO_ERR_DUPLICATE)
 		snprintf(p->last_error, sizeof(p->last_error), "%s",
 		    session_error(s));
 }
@@ -612,14 +614,17 @@ link_end(struct link *k, int rc)
 
 	if (k->s == NULL)
 		return;
-	if (session_error(k->s)[0] || rc)
+	code = session_peer_error(k->s);
+	if (code == PROTO_ERR_DUPLICATE)
+		log_info(&d->log, "%s dialed us already: using that session",
+		    hex8(who, k->cp.id));
+	else if (session_error(k->s)[0] || rc)
 		log_warn(&d->log, "session with %s ended: %s",
 		    hex8(who, k->cp.id), session_error(k->s)[0] ?
 		    session_error(k->s) : nusa_strerror(rc));
-	code = session_peer_error(k->s);
 	longest = session_peer_fault(k->s) || banned(d, k->cp.id) ||
 	    code == PROTO_ERR_VERSION || code == PROTO_ERR_NETWORK ||
-	    code == PROTO_ERR_DENIED;
+	    code == PROTO_ERR_DENIED || code == PROTO_ERR_DUPLICATE;
 	if (session_peer_fault(k->s))
 		ban(d, k->cp.id);
 	link_close_socket(k);
@@ -697,6 +702,29 @@ link_monitor(struct nusad *d, struct link *k)
 	}
 }
 
+static void inbound_remove(struct nusad *d, size_t i);
+
+/* Two boxes that each dial the other would hold two sessions and push
+ * every entry twice. The one with the lower device id keeps the session
+ * it dialed and ends the other (ERROR 7); the higher one then waits the
+ * longest backoff before it dials again. */
+static void
+one_way(struct nusad *d, struct link *k)
+{
+	size_t i;
+
+	if (memcmp(d->key->pk, k->cp.id, NUSA_KEY_LEN) > 0)
+		return;
+	for (i = 0; i < d->nin; i++)
+		if (d->in[i]->net == 0 &&
+		    memcmp(d->in[i]->id, k->cp.id, NUSA_KEY_LEN) == 0) {
+			session_fail(d->in[i]->s, PROTO_ERR_DUPLICATE,
+			    "connected the other way already");
+			inbound_remove(d, i);
+			return;
+		}
+}
+
 static void
 link_input(struct nusad *d, struct link *k)
 {
@@ -731,6 +759,8 @@ link_input(struct nusad *d, struct link *k)
 			return;
 		}
 		peer_seen(d, k->cp.id, 0, 0, NULL);
+		if (session_established(k->s))
+			one_way(d, k);
 	}
 }
 
@@ -791,6 +821,7 @@ inbound_hello(struct nusad *d, const uint8_t *rid, size_t rid_len,
 {
 	struct inbound *in, **v;
 	struct session_conf c;
+	struct link *k;
 	size_t net, i;
 	char who[17];
 	int rc;
@@ -818,6 +849,13 @@ inbound_hello(struct nusad *d, const uint8_t *rid, size_t rid_len,
 		    d->nets[net].name);
 		reply_error(d, rid, rid_len, PROTO_ERR_DENIED,
 		    "not enrolled in this network, or revoked");
+		return;
+	}
+	if (net == 0 && memcmp(d->key->pk, id, NUSA_KEY_LEN) < 0 &&
+	    (k = link_find(d, id)) != NULL && k->s &&
+	    session_established(k->s)) {
+		reply_error(d, rid, rid_len, PROTO_ERR_DUPLICATE,
+		    "connected the other way already");
 		return;
 	}
 	/* A peer that reconnects replaces its old session. */

@@ -61,6 +61,7 @@ enum proto_err {
 	PROTO_ERR_PROTOCOL = 4,	/* a message out of place or malformed */
 	PROTO_ERR_ENTRY = 5,	/* an entry that does not verify */
 	PROTO_ERR_BUSY = 6,	/* too many sessions; try later */
+	PROTO_ERR_DUPLICATE = 7, /* connected the other way already */
 };
 
 struct proto_item {

@@ -66,6 +66,9 @@ for b in A B C; do
 	[ "$("$N" -d C balance "S-$b" | awk '{print $2}')" = 55000 ] ||
 		die "balance of S-$b on C"
 done
+# Each pair dials both ways; one session per pair stays (the lower id's).
+n1=$(cat A.log B.log C.log | grep -c 'dialed us already: using that session' || true)
+[ "$n1" = 3 ] || die "sessions per pair: $n1 of 3 pairs settled on one"
 ok "three boxes writing at once converge"
 
 # --- the control socket: status, sync ----------------------------------------
