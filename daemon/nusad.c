@@ -1093,15 +1093,25 @@ control_sync(struct nusad *d, const char *arg)
 	} else if (nusa_unhex(cp.id, NUSA_KEY_LEN, arg) != 0)
 		return json_pack("{s:b, s:s}", "ok", 0, "error",
 		    "not a device id (64 hex digits) or ID@tcp://HOST:PORT");
+	for (i = 0; i < d->nin; i++)
+		if (memcmp(d->in[i]->id, cp.id, NUSA_KEY_LEN) == 0) {
+			found = 1;
+			if ((rc = session_sync_now(d->in[i]->s)) != 0) {
+				inbound_end(d, i, rc);
+				found = 0;
+			}
+			break;
+		}
 	if ((k = link_find(d, cp.id)) != NULL) {
-		found = 1;
 		if (k->denied)
 			return json_pack("{s:b, s:s}", "ok", 0, "error",
 			    "that device is not enrolled here, or revoked");
 		if (k->s && session_established(k->s)) {
 			if ((rc = session_sync_now(k->s)) != 0)
 				link_end(k, rc);
-		} else if (!k->denied) {
+		} else if (!found) {
+			/* Not connected either way: dial now, whatever the
+			 * backoff said. */
 			if (cp.addr[0])
 				k->cp = cp;
 			link_close_socket(k);
@@ -1111,15 +1121,8 @@ control_sync(struct nusad *d, const char *arg)
 				return json_pack("{s:b, s:s}", "ok", 0,
 				    "error", nusa_strerror(rc));
 		}
+		found = 1;
 	}
-	for (i = 0; i < d->nin; i++)
-		if (memcmp(d->in[i]->id, cp.id, NUSA_KEY_LEN) == 0) {
-			found = 1;
-			if ((rc = session_sync_now(d->in[i]->s)) != 0) {
-				inbound_end(d, i, rc);
-				break;
-			}
-		}
 	if (!found && cp.addr[0]) {
 		if ((rc = link_add(d, &cp, SRC_MANUAL)) != 0)
 			return json_pack("{s:b, s:s}", "ok", 0, "error",
