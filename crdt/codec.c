@@ -73,6 +73,35 @@ codec_rd64(const uint8_t in[8])
 }
 
 void
+codec_be32(uint8_t out[4], uint32_t v)
+{
+	out[0] = (uint8_t)(v >> 24);
+	out[1] = (uint8_t)(v >> 16);
+	out[2] = (uint8_t)(v >> 8);
+	out[3] = (uint8_t)v;
+}
+
+uint32_t
+codec_rd32(const uint8_t in[4])
+{
+	return (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 |
+	    (uint32_t)in[2] << 8 | in[3];
+}
+
+void
+codec_be16(uint8_t out[2], uint16_t v)
+{
+	out[0] = (uint8_t)(v >> 8);
+	out[1] = (uint8_t)v;
+}
+
+uint16_t
+codec_rd16(const uint8_t in[2])
+{
+	return (uint16_t)(in[0] << 8 | in[1]);
+}
+
+void
 codec_put_u64(struct codec_writer *w, uint64_t v)
 {
 	uint8_t b[8];

@@ -52,6 +52,10 @@ int codec_reader_end(const struct codec_reader *r);
 /* Big-endian helpers for LMDB keys and fixed headers. */
 void codec_be64(uint8_t out[8], uint64_t v);
 uint64_t codec_rd64(const uint8_t in[8]);
+void codec_be32(uint8_t out[4], uint32_t v);
+uint32_t codec_rd32(const uint8_t in[4]);
+void codec_be16(uint8_t out[2], uint16_t v);
+uint16_t codec_rd16(const uint8_t in[2]);
 
 /* Returns 1 if the n bytes at s are valid UTF-8 without NUL or other C0
  * control characters except tab, else 0. */

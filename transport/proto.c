@@ -10,19 +10,6 @@
 #define FORK_LEN (ITEM_LEN + PROTO_HEAD_LEN)
 #define WELCOME_HEADS 5		/* offset of the heads digest */
 
-static uint32_t
-rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint16_t
-rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
 /* Reads the items of a HELLO, WELCOME (size ITEM_LEN) or FORKS
  * (FORK_LEN) from p (len bytes left): strictly in author order, one per
  * feed, so that they merge with a vector in one pass. */
@@ -33,7 +20,7 @@ items(struct proto_msg *m, const uint8_t *p, size_t len, size_t size)
 
 	if (len < 4)
 		return -NUSA_EMALFORMED;
-	m->n = rd32(p);
+	m->n = codec_rd32(p);
 	if (m->n > PROTO_FEEDS_MAX || len - 4 != (size_t)m->n * size)
 		return -NUSA_EMALFORMED;
 	m->items = p + 4;
@@ -65,7 +52,7 @@ proto_decode(struct proto_msg *m, const uint8_t *p, size_t len)
 		if (len < 5)
 			return -NUSA_EMALFORMED;
 		m->flags = p[2];
-		m->credit = rd16(p + 3);
+		m->credit = codec_rd16(p + 3);
 		if (m->flags != 0 || m->credit == 0 ||
 		    m->credit > PROTO_CREDIT_MAX)
 			return -NUSA_EMALFORMED;
@@ -87,14 +74,14 @@ proto_decode(struct proto_msg *m, const uint8_t *p, size_t len)
 		/* The batch itself is checked by stream_reader_decode(). */
 		if (len < 5 + 2 + NUSA_SIG_LEN)
 			return -NUSA_EMALFORMED;
-		m->number = rd32(p + 1);
+		m->number = codec_rd32(p + 1);
 		m->batch = p + 5;
 		m->batch_len = len - 5;
 		return 0;
 	case PROTO_ACK:
 		if (len != 1 + 4 + 1 + 8)
 			return -NUSA_EMALFORMED;
-		m->number = rd32(p + 1);
+		m->number = codec_rd32(p + 1);
 		m->status = p[5];
 		m->head = codec_rd64(p + 6);
 		return m->status <= PROTO_ACK_LAST ? 0 : -NUSA_EMALFORMED;
@@ -249,12 +236,7 @@ proto_put_item(struct proto_buf *b, const uint8_t author[NUSA_KEY_LEN],
 void
 proto_finish_items(struct proto_buf *b)
 {
-	uint32_t n = b->count;
-
-	b->buf[b->count_at] = (uint8_t)(n >> 24);
-	b->buf[b->count_at + 1] = (uint8_t)(n >> 16);
-	b->buf[b->count_at + 2] = (uint8_t)(n >> 8);
-	b->buf[b->count_at + 3] = (uint8_t)n;
+	codec_be32(b->buf + b->count_at, b->count);
 }
 
 int

@@ -63,35 +63,17 @@ struct stream {
 	int err;
 };
 
-static void
-be(uint8_t *p, uint64_t v, int bytes)
-{
-	int i;
-
-	for (i = bytes - 1; i >= 0; i--) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
-static size_t
-rd32(const uint8_t *p)
-{
-	return (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 |
-	    p[3];
-}
-
 size_t
 stream_put_entry(uint8_t *out, const uint8_t *body, size_t len, int first)
 {
 	if (len < ENTRY_HEADER_LEN || len > ENTRY_BODY_MAX)
 		return 0;
 	if (first) {
-		be(out, len, 4);
+		codec_be32(out, (uint32_t)len);
 		memcpy(out + 4, body, len);
 		return 4 + len;
 	}
-	be(out, len - STREAM_CHAIN_IMPLIED, 4);
+	codec_be32(out, (uint32_t)(len - STREAM_CHAIN_IMPLIED));
 	memcpy(out + 4, body, STREAM_CHAIN_FROM);
 	memcpy(out + 4 + STREAM_CHAIN_FROM, body + STREAM_CHAIN_TO,
 	    len - STREAM_CHAIN_TO);
@@ -158,7 +140,7 @@ run_flush(struct stream *x, struct run *r, size_t n)
 		return -NUSA_ECORRUPT;
 	memcpy(q->buf + q->len, sig, NUSA_SIG_LEN);
 	q->len += NUSA_SIG_LEN;
-	be(q->buf, n, 2);
+	codec_be16(q->buf, (uint16_t)n);
 	q->n = n;
 	x->qlen++;
 	x->st.entries += n;
@@ -507,14 +489,14 @@ stream_reader_decode(struct stream_reader *r, const uint8_t *p, size_t len,
 
 	if (len < 2 + NUSA_SIG_LEN)
 		return -NUSA_EMALFORMED;
-	count = (size_t)p[0] << 8 | p[1];
+	count = codec_rd16(p);
 	if (count == 0 || count > NUSA_BATCH_MAX)
 		return -NUSA_EMALFORMED;
 	/* First pass: check every length against what arrived. */
 	for (i = 0; i < count; i++) {
 		if (len - NUSA_SIG_LEN - off < 4)
 			return -NUSA_EMALFORMED;
-		elen = rd32(p + off);
+		elen = codec_rd32(p + off);
 		skip = i ? STREAM_CHAIN_IMPLIED : 0;
 		if (elen > ENTRY_BODY_MAX - skip ||
 		    elen < ENTRY_HEADER_LEN - skip ||
@@ -532,7 +514,7 @@ stream_reader_decode(struct stream_reader *r, const uint8_t *p, size_t len,
 		r->cap = total;
 	}
 	for (i = 0, off = 2; i < count; i++) {
-		elen = rd32(p + off);
+		elen = codec_rd32(p + off);
 		off += 4;
 		if (i == 0) {
 			memcpy(r->buf, p + off, elen);
