@@ -17,6 +17,7 @@
 
 #include "discover.h"
 #include "key.h"
+#include "notify.h"
 #include "payload.h"
 #include "proto.h"
 #include "session.h"
@@ -122,6 +123,8 @@ struct nusad {
 	unsigned serial;
 	int64_t next_tick;
 	int64_t next_keepalive;
+	struct notify *nt;	/* systemd, if it started us */
+	int64_t next_watchdog, next_status;
 };
 
 static int64_t
@@ -1431,6 +1434,9 @@ nusad_open(struct nusad **out, const struct config *c,
 	if ((rc = links_from_config(d)) != 0)
 		goto fail;
 	discover_start(d);
+	if ((rc = notify_open(&d->nt)) != 0)
+		log_warn(&d->log, "NOTIFY_SOCKET: %s: systemd will not hear "
+		    "from us", nusa_strerror(rc));
 	nusa_hex(id, d->key->pk, NUSA_KEY_LEN);
 	log_info(&d->log, "device %s, %s mode, %zu network%s%s%s", id,
 	    c->mode == CONFIG_HUB ? "hub" : "box", d->nnets,
@@ -1587,6 +1593,43 @@ reload(struct nusad *d, const char *path)
 	    c.has_hub ? " and the hub" : "");
 }
 
+/* One line for systemctl status: sessions, entries, the last sync. */
+static void
+notify_status(struct nusad *d)
+{
+	char line[256];
+	struct store_txn *t;
+	size_t i, entries = 0, sessions = d->nin;
+	int64_t last = 0;
+
+	for (i = 0; i < d->nlinks; i++)
+		sessions += d->links[i]->s != NULL &&
+		    session_established(d->links[i]->s);
+	for (i = 0; i < d->nnets; i++)
+		if (store_begin(d->nets[i].store, &t, STORE_READ) == 0) {
+			entries += store_count(t);
+			store_abort(t);
+		}
+	for (i = 0; i < d->npeers; i++)
+		if (d->peers[i].last_synced > last)
+			last = d->peers[i].last_synced;
+	for (i = 0; i < d->nin; i++)
+		if (session_stats(d->in[i]->s)->synced > last)
+			last = session_stats(d->in[i]->s)->synced;
+	for (i = 0; i < d->nlinks; i++)
+		if (d->links[i]->s &&
+		    session_stats(d->links[i]->s)->synced > last)
+			last = session_stats(d->links[i]->s)->synced;
+	if (last)
+		snprintf(line, sizeof(line), "STATUS=%zu sessions, %zu entries, "
+		    "last sync %llds ago", sessions, entries,
+		    (long long)(time(NULL) - last));
+	else
+		snprintf(line, sizeof(line), "STATUS=%zu sessions, %zu entries, "
+		    "no sync yet", sessions, entries);
+	notify_send(d->nt, line);
+}
+
 #define ITEMS_MAX (4 + 2 * LINKS_MAX + 32)
 
 int
@@ -1600,10 +1643,14 @@ nusad_run(struct nusad *d, volatile sig_atomic_t *stop,
 	long timeout, dt;
 
 	d->next_tick = now_ms() + TICK_MS;
+	notify_send(d->nt, "READY=1");
+	notify_status(d);
 	while (!*stop) {
 		if (hup && *hup) {
 			*hup = 0;
+			notify_send(d->nt, "RELOADING=1");
 			reload(d, path);
+			notify_send(d->nt, "READY=1");
 		}
 		n = 0;
 		items[n++] = (zmq_pollitem_t){ .socket = d->zap,
@@ -1681,7 +1728,19 @@ nusad_run(struct nusad *d, volatile sig_atomic_t *stop,
 			d->next_keepalive = now + d->cfg.heartbeat * 1000;
 			keepalive(d);
 		}
+		/* The loop ticks every TICK_MS: far more often than any
+		 * watchdog period, so a loop that hangs stops the pings. */
+		if (d->nt && notify_watchdog_ms(d->nt) &&
+		    now >= d->next_watchdog) {
+			d->next_watchdog = now + notify_watchdog_ms(d->nt);
+			notify_send(d->nt, "WATCHDOG=1");
+		}
+		if (d->nt && now >= d->next_status) {
+			d->next_status = now + 10000;
+			notify_status(d);
+		}
 	}
+	notify_send(d->nt, "STOPPING=1");
 	log_info(&d->log, "stopping");
 	return 0;
 }
@@ -1695,6 +1754,7 @@ nusad_close(struct nusad *d)
 		return;
 	if (d->disc)
 		discover_close(d->disc);
+	notify_close(d->nt);
 	while (d->nlinks)
 		link_remove(d, d->nlinks - 1);
 	while (d->nin)
