@@ -18,6 +18,7 @@
 #include "discover.h"
 #include "key.h"
 #include "notify.h"
+#include "outfile.h"
 #include "payload.h"
 #include "proto.h"
 #include "session.h"
@@ -124,6 +125,8 @@ struct nusad {
 	int64_t next_tick;
 	int64_t next_keepalive;
 	struct notify *nt;	/* systemd, if it started us */
+	char peers_path[PATH_MAX];	/* DATA_DIR/peers.json */
+	int peers_dirty;		/* a sync ended or moved since */
 	int64_t next_watchdog, next_status;
 };
 
@@ -210,6 +213,7 @@ peer_fold(struct nusad *d, const uint8_t *id, size_t net,
 
 	if (p == NULL)
 		return;
+	d->peers_dirty = 1;
 	p->sent += st->sent_entries;
 	p->received += st->recv_entries;
 	p->added += st->added;
@@ -985,6 +989,111 @@ next:
 	}
 }
 
+/* ---- what we know of peers, kept across restarts ---- */
+
+/* Writes DATA_DIR/peers.json whole or not at all (last seen, last synced
+ * and the counts), so that status still says when a box last synced
+ * after a power cut. Live sessions' counts are folded in at their end. */
+static void
+peers_save(struct nusad *d)
+{
+	struct outfile o;
+	json_t *a = json_array(), *j;
+	char id[2 * NUSA_KEY_LEN + 1], net[2 * NUSA_KEY_LEN + 1];
+	size_t i;
+	int rc;
+
+	for (i = 0; a && i < d->npeers; i++) {
+		const struct peer *p = &d->peers[i];
+
+		nusa_hex(id, p->id, NUSA_KEY_LEN);
+		nusa_hex(net, d->nets[p->net].id, NUSA_KEY_LEN);
+		j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "id",
+		    id, "network", net, "addr", p->addr, "last_seen",
+		    (json_int_t)p->last_seen, "last_synced",
+		    (json_int_t)p->last_synced, "sent", (json_int_t)p->sent,
+		    "received", (json_int_t)p->received, "added",
+		    (json_int_t)p->added);
+		json_array_append_new(a, j);
+	}
+	if (a == NULL || (rc = outfile_open(&o, d->peers_path)) != 0) {
+		json_decref(a);
+		return;
+	}
+	rc = json_dumpf(a, o.f, JSON_COMPACT) == 0 ? 0 : -EIO;
+	json_decref(a);
+	if ((rc = outfile_close(&o, rc == 0)) != 0)
+		log_warn(&d->log, "%s: %s", d->peers_path, nusa_strerror(rc));
+}
+
+/* Notes the syncs of live sessions and saves the records if a sync
+ * happened: a box that sits idle writes nothing to its SD card. */
+static void
+peers_tick(struct nusad *d)
+{
+	struct peer *p;
+	size_t i;
+
+	for (i = 0; i < d->nlinks + d->nin; i++) {
+		struct session *s = i < d->nlinks ? d->links[i]->s :
+		    d->in[i - d->nlinks]->s;
+		const uint8_t *id = i < d->nlinks ? d->links[i]->cp.id :
+		    d->in[i - d->nlinks]->id;
+		size_t net = i < d->nlinks ? 0 : d->in[i - d->nlinks]->net;
+
+		if (s == NULL || (p = peer_get(d, id, net)) == NULL ||
+		    session_stats(s)->synced <= p->last_synced)
+			continue;
+		p->last_synced = session_stats(s)->synced;
+		d->peers_dirty = 1;
+	}
+	if (d->peers_dirty && d->peers_path[0]) {
+		peers_save(d);
+		d->peers_dirty = 0;
+	}
+}
+
+/* Reads what peers_save() wrote; anything that does not parse is left
+ * out (it is our own file, but a disk can lie). */
+static void
+peers_load(struct nusad *d)
+{
+	json_t *a, *j;
+	json_error_t err;
+	struct peer *p;
+	uint8_t id[NUSA_KEY_LEN], net[NUSA_KEY_LEN];
+	const char *sid, *snet, *addr;
+	json_int_t seen, synced, sent, recv, added;
+	size_t i, n;
+
+	if ((a = json_load_file(d->peers_path, 0, &err)) == NULL)
+		return;
+	json_array_foreach(a, i, j) {
+		if (json_unpack(j, "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I}",
+		    "id", &sid, "network", &snet, "addr", &addr, "last_seen",
+		    &seen, "last_synced", &synced, "sent", &sent, "received",
+		    &recv, "added", &added) != 0 ||
+		    nusa_unhex(id, NUSA_KEY_LEN, sid) != 0 ||
+		    nusa_unhex(net, NUSA_KEY_LEN, snet) != 0 ||
+		    strlen(addr) >= CONFIG_ADDR_MAX || seen < 0 ||
+		    synced < 0 || sent < 0 || recv < 0 || added < 0)
+			continue;
+		for (n = 0; n < d->nnets; n++)
+			if (memcmp(d->nets[n].id, net, NUSA_KEY_LEN) == 0)
+				break;
+		if (n == d->nnets || (p = peer_get(d, id, n)) == NULL)
+			continue;
+		if (p->addr[0] == '\0')
+			snprintf(p->addr, sizeof(p->addr), "%s", addr);
+		p->last_seen = seen;
+		p->last_synced = synced;
+		p->sent = (uint64_t)sent;
+		p->received = (uint64_t)recv;
+		p->added = (uint64_t)added;
+	}
+	json_decref(a);
+}
+
 /* ---- control socket ---- */
 
 static json_t *
@@ -1431,6 +1540,11 @@ nusad_open(struct nusad **out, const struct config *c,
 	}
 	if (strncmp(c->control, "ipc://", 6) == 0)
 		chmod(c->control + 6, 0600);
+	if ((size_t)snprintf(d->peers_path, sizeof(d->peers_path),
+	    "%s/peers.json", c->data_dir) < sizeof(d->peers_path))
+		peers_load(d);
+	else
+		d->peers_path[0] = '\0';
 	if ((rc = links_from_config(d)) != 0)
 		goto fail;
 	discover_start(d);
@@ -1735,9 +1849,10 @@ nusad_run(struct nusad *d, volatile sig_atomic_t *stop,
 			d->next_watchdog = now + notify_watchdog_ms(d->nt);
 			notify_send(d->nt, "WATCHDOG=1");
 		}
-		if (d->nt && now >= d->next_status) {
+		if (now >= d->next_status) {
 			d->next_status = now + 10000;
 			notify_status(d);
+			peers_tick(d);
 		}
 	}
 	notify_send(d->nt, "STOPPING=1");
@@ -1759,6 +1874,9 @@ nusad_close(struct nusad *d)
 		link_remove(d, d->nlinks - 1);
 	while (d->nin)
 		inbound_remove(d, d->nin - 1);
+	/* Sessions are folded into the records now: keep them. */
+	if (d->peers_path[0] && d->nnets)
+		peers_save(d);
 	free(d->in);
 	if (d->router)
 		zmq_close(d->router);

@@ -242,6 +242,13 @@ converge 15 A B || die "B did not sync with A"
 stop B
 conf B "$PB" "peers = $IC@tcp://127.0.0.1:$PC"
 start B
+# B remembers when it last synced with A, across the restart.
+"$N" -d B status --json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+p = [p for p in s["peers"] if p["id"] == sys.argv[1]]
+assert p and p[0]["last_synced"] > 0 and p[0]["received"] > 0, s["peers"]
+' "$IA" || die "B forgot its sync with A over a restart"
 converge 15 B C || die "B did not sync with C"
 "$N" -d C log | grep -q 'from A' || die "C lacks A's entry"
 stop B
