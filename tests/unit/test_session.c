@@ -1204,6 +1204,30 @@ test_forked_feed(void **state)
 	store_close(rb);
 }
 
+/* A clerk's box and a copy of it (restored from a backup) each write on
+ * the same feed: two postings on the box, `more` on the copy. The box
+ * syncs with the office first, so the office holds the box's branch. */
+static void
+fork_boxes(struct net *n, const char *box, const char *copy, int more,
+    struct store **cb, struct store **rb)
+{
+	struct pair p;
+	char cmd[300];
+
+	store_close(box_copy(n, box));
+	snprintf(cmd, sizeof(cmd), "cp -r '%s/%s' '%s/%s'", n->dir, box,
+	    n->dir, copy);
+	assert_int_equal(system(cmd), 0);
+	*cb = reopen(n->dir, box);
+	*rb = reopen(n->dir, copy);
+	post(*cb, n->clerk, "s1", 11, 2);
+	post(*rb, n->clerk, "s1", 21, more);
+	pair_new(&p, *cb, n->office, 2, 2, 2);
+	pair_sync(&p);
+	tf_same_digest(n->office, *cb);
+	pair_free(&p);
+}
+
 /* The same two branches, but each box meets the office only by session:
  * the office holds the first branch when the restored box, as high on
  * the feed, dials. Neither side knows of the fork, the vectors agree,
@@ -1221,25 +1245,11 @@ test_fork_unknown_to_both(void **state)
 	uint8_t da[NUSA_HASH_LEN], db[NUSA_HASH_LEN];
 	struct store *cb, *rb;
 	struct pair p;
-	char cmd[300];
 	int64_t bo, br;
 	uint64_t ahead, behind;
 	int synced;
 
-	cb = box_copy(n, "clerkbox");
-	store_close(cb);
-	snprintf(cmd, sizeof(cmd), "cp -r '%s/clerkbox' '%s/restored'",
-	    n->dir, n->dir);
-	assert_int_equal(system(cmd), 0);
-	cb = reopen(n->dir, "clerkbox");
-	rb = reopen(n->dir, "restored");
-	post(cb, n->clerk, "s1", 11, 2);
-	post(rb, n->clerk, "s1", 21, 2);
-
-	pair_new(&p, cb, n->office, 2, 2, 2);
-	pair_sync(&p);
-	tf_same_digest(n->office, cb);
-	pair_free(&p);
+	fork_boxes(n, "clerkbox", "restored", 2, &cb, &rb);
 	pair_new(&p, rb, n->office, 2, 2, 2);
 	pair_sync(&p);
 	synced = session_stats(p.d.s)->synced && session_stats(p.l.s)->synced;
@@ -1267,22 +1277,8 @@ test_fork_unequal_heights(void **state)
 	struct net *n = *state;
 	struct store *cb, *rb;
 	struct pair p;
-	char cmd[300];
 
-	cb = box_copy(n, "clerkbox2");
-	store_close(cb);
-	snprintf(cmd, sizeof(cmd), "cp -r '%s/clerkbox2' '%s/restored2'",
-	    n->dir, n->dir);
-	assert_int_equal(system(cmd), 0);
-	cb = reopen(n->dir, "clerkbox2");
-	rb = reopen(n->dir, "restored2");
-	post(cb, n->clerk, "s1", 11, 2);
-	post(rb, n->clerk, "s1", 21, 5);
-
-	pair_new(&p, cb, n->office, 2, 2, 2);
-	pair_sync(&p);
-	tf_same_digest(n->office, cb);
-	pair_free(&p);
+	fork_boxes(n, "clerkbox2", "restored2", 5, &cb, &rb);
 	pair_new(&p, rb, n->office, 2, 2, 2);
 	pair_sync(&p);
 	assert_synced(&p);
