@@ -883,21 +883,17 @@ static void
 test_fork_for_vector(void **state)
 {
 	struct net *n = *state;
-	char a[128], b[128], cmd[300];
 	struct store *cb, *cb2;
 	struct store_txn *t;
 	struct vector *v;
 	struct mem m;
 
-	snprintf(a, sizeof(a), "%s/clerkbox", n->dir);
-	snprintf(b, sizeof(b), "%s/restored", n->dir);
 	cb = testutil_store(n->dir, "clerkbox", NULL);
 	sync_to(n->office, cb, n->clerk->pk);
 	store_close(cb);
-	snprintf(cmd, sizeof(cmd), "cp -r '%s' '%s'", a, b);
-	assert_int_equal(system(cmd), 0);
-	assert_int_equal(store_open(&cb, a, 0), 0);
-	assert_int_equal(store_open(&cb2, b, 0), 0);
+	testutil_copy(n->dir, "clerkbox", "restored");
+	cb = testutil_reopen(n->dir, "clerkbox");
+	cb2 = testutil_reopen(n->dir, "restored");
 	assert_int_equal(store_begin(cb, &t, STORE_WRITE), 0);
 	assert_int_equal(ledger_post(t, n->clerk, POST_DEPOSIT, "s1", NULL, 11,
 	    NULL, 20240310, NULL), 0);

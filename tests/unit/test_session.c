@@ -1143,17 +1143,6 @@ test_resume_after_cut(void **state)
 	}
 }
 
-static struct store *
-reopen(const char *dir, const char *name)
-{
-	char path[256];
-	struct store *s;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	assert_int_equal(store_open(&s, path, 0), 0);
-	return s;
-}
-
 /* The clerk's box and a copy restored from its backup both write on:
  * its feed forks. Once the office holds both branches, a session brings
  * the restored box the branch it lacks though its vector is as high. */
@@ -1163,17 +1152,13 @@ test_forked_feed(void **state)
 	struct net *n = *state;
 	struct store *cb, *rb;
 	struct pair p;
-	char cmd[300];
 	uint64_t dups;
 	size_t batches;
 
-	cb = box_copy(n, "clerkbox");
-	store_close(cb);
-	snprintf(cmd, sizeof(cmd), "cp -r '%s/clerkbox' '%s/restored'",
-	    n->dir, n->dir);
-	assert_int_equal(system(cmd), 0);
-	cb = reopen(n->dir, "clerkbox");
-	rb = reopen(n->dir, "restored");
+	store_close(box_copy(n, "clerkbox"));
+	testutil_copy(n->dir, "clerkbox", "restored");
+	cb = testutil_reopen(n->dir, "clerkbox");
+	rb = testutil_reopen(n->dir, "restored");
 	post(cb, n->clerk, "s1", 11, 2);
 	post(rb, n->clerk, "s1", 21, 2);
 	sync_to(cb, n->office, n->root->pk);
@@ -1212,14 +1197,11 @@ fork_boxes(struct net *n, const char *box, const char *copy, int more,
     struct store **cb, struct store **rb)
 {
 	struct pair p;
-	char cmd[300];
 
 	store_close(box_copy(n, box));
-	snprintf(cmd, sizeof(cmd), "cp -r '%s/%s' '%s/%s'", n->dir, box,
-	    n->dir, copy);
-	assert_int_equal(system(cmd), 0);
-	*cb = reopen(n->dir, box);
-	*rb = reopen(n->dir, copy);
+	testutil_copy(n->dir, box, copy);
+	*cb = testutil_reopen(n->dir, box);
+	*rb = testutil_reopen(n->dir, copy);
 	post(*cb, n->clerk, "s1", 11, 2);
 	post(*rb, n->clerk, "s1", 21, more);
 	pair_new(&p, *cb, n->office, 2, 2, 2);

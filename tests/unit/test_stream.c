@@ -787,17 +787,6 @@ test_resume_between_writes(void **state)
 	key_free(&w.late);
 }
 
-static struct store *
-reopen(const char *dir, const char *name)
-{
-	char path[256];
-	struct store *s;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	assert_int_equal(store_open(&s, path, 0), 0);
-	return s;
-}
-
 /* A clerk's box and a copy restored from its backup both write on: the
  * clerk's feed forks at the office. With STREAM_FORKS the restored box,
  * as high on the feed as the office, still gets the branch it lacks. */
@@ -812,7 +801,6 @@ test_forked_feed(void **state)
 	struct vector *have;
 	struct got g, ba, bb;
 	uint64_t base;
-	char cmd[300];
 	size_t i;
 
 	cb = joined_store(n->dir, "clerkbox", n->root);
@@ -820,11 +808,9 @@ test_forked_feed(void **state)
 	run_stream(n->office, &o, &g);
 	got_free(&g);
 	store_close(cb);
-	snprintf(cmd, sizeof(cmd), "cp -r '%s/clerkbox' '%s/restored'",
-	    n->dir, n->dir);
-	assert_int_equal(system(cmd), 0);
-	cb = reopen(n->dir, "clerkbox");
-	rb = reopen(n->dir, "restored");
+	testutil_copy(n->dir, "clerkbox", "restored");
+	cb = testutil_reopen(n->dir, "clerkbox");
+	rb = testutil_reopen(n->dir, "restored");
 	base = seq_of(cb, n->clerk->pk);
 	post(cb, n->clerk, "s1", 11, 3);
 	post(rb, n->clerk, "s1", 21, 3);
@@ -1292,7 +1278,7 @@ test_unsigned_tail_skipped(void **state)
 	store_close(w.s);
 	snprintf(path, sizeof(path), "%s/relay", w.dir);
 	raw_put(path, "sigs", last.ids[0], NUSA_HASH_LEN, NULL, 0);
-	w.s = reopen(w.dir, "relay");
+	w.s = testutil_reopen(w.dir, "relay");
 
 	c = joined_store(w.dir, "c", w.root);
 	o.to = c;

@@ -58,3 +58,24 @@ testutil_store(const char *dir, const char *name, struct key **root)
 	}
 	return s;
 }
+
+struct store *
+testutil_reopen(const char *dir, const char *name)
+{
+	char path[256];
+	struct store *s;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_int_equal(store_open(&s, path, 0), 0);
+	return s;
+}
+
+void
+testutil_copy(const char *dir, const char *from, const char *to)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "cp -r '%s/%s' '%s/%s'", dir, from, dir,
+	    to);
+	assert_int_equal(system(cmd), 0);
+}

@@ -20,4 +20,11 @@ void testutil_rmtree(const char *path);
 struct store *testutil_store(const char *dir, const char *name,
     struct key **root);
 
+/* Reopens the store in dir/name. Fails the test on error. */
+struct store *testutil_reopen(const char *dir, const char *name);
+
+/* Copies the box directory dir/from to dir/to, as restoring an SD-card
+ * backup would. Fails the test on error. */
+void testutil_copy(const char *dir, const char *from, const char *to);
+
 #endif
