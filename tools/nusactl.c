@@ -26,6 +26,7 @@
 #include "ledger.h"
 #include "outfile.h"
 #include "payload.h"
+#include "replica.h"
 #include "state.h"
 #include "store.h"
 #include "vector.h"
@@ -142,15 +143,74 @@ load_key(struct ctl *c)
 	return 0;
 }
 
+static const char *
+rekey_why(int reason)
+{
+	switch (reason) {
+	case REKEY_COPY:
+		return "was copied (or its data directory moved)";
+	case REKEY_RESTORE:
+		return "was restored from an older copy (a peer or bundle "
+		    "holds more of its own feed)";
+	default:
+		return "was rekeyed by hand";
+	}
+}
+
+/* Writes refused while the new key waits for its enrolment. */
+static int
+refuse_pending(struct ctl *c, const struct rekey *rk)
+{
+	char nw[HEXKEY];
+
+	nusa_hex(nw, rk->new, NUSA_KEY_LEN);
+	return fail(c, "refused: this box %s; its device key was replaced by "
+	    "%s, which is not enrolled yet: ask an admin to run: nusactl "
+	    "enrol %s --role %s (writes resume once that enrolment arrives "
+	    "by sync or bundle)", rekey_why(rk->reason), nw, nw,
+	    payload_role_name(rk->role));
+}
+
+/* Every writer of the feed, before it loads the key: a copied box
+ * switches keys here, and a box waiting for its new key's enrolment
+ * writes nothing (docs/CLONES.md). */
+static int
+guard(struct ctl *c)
+{
+	struct replica_status st;
+	char old[HEXKEY], nw[HEXKEY];
+	int rc = replica_check(c->dir, c->s, &st);
+
+	if (rc)
+		return fail(c, "%s/replica, %s/rekey: %s (docs/CLONES.md)",
+		    c->dir, c->dir, nusa_strerror(rc));
+	if (st.rekeyed)
+		fprintf(stderr, "nusactl: this box %s: device key %s retired "
+		    "(kept as %s.retired-%" PRIu64 "); new device %s\n",
+		    rekey_why(st.rk.reason), nusa_hex(old, st.rk.old,
+		    NUSA_KEY_LEN), c->keypath, st.rk.time,
+		    nusa_hex(nw, st.rk.new, NUSA_KEY_LEN));
+	if (st.settled)
+		fprintf(stderr, "nusactl: the new device key is enrolled: "
+		    "writing again\n");
+	if (st.pending)
+		return refuse_pending(c, &st.rk);
+	return 0;
+}
+
 /* Opens the store and the key, and begins a transaction. */
 static int
 begin(struct ctl *c, struct store_txn **t, int flags, int with_key)
 {
 	int rc;
 
-	if (with_key && load_key(c) != 0)
+	if (with_key && flags == STORE_WRITE) {
+		if (open_store(c, 0) != 0 || guard(c) != 0 ||
+		    load_key(c) != 0)
+			return EXIT_FAILURE;
+	} else if (with_key && load_key(c) != 0)
 		return EXIT_FAILURE;
-	if (open_store(c, 0) != 0)
+	if (c->s == NULL && open_store(c, 0) != 0)
 		return EXIT_FAILURE;
 	if ((rc = store_begin(c->s, t, flags)) != 0)
 		return fail(c, "%s", nusa_strerror(rc));
@@ -305,6 +365,81 @@ cmd_init(struct ctl *c)
 	return 0;
 }
 
+/* "rekeyed from OLD (REASON), waiting for enrolment: nusactl enrol NEW
+ * --role ROLE", for id and status. */
+static void
+print_pending(const struct rekey *rk)
+{
+	char old[HEXKEY], nw[HEXKEY];
+
+	printf("rekeyed from %s (%s), waiting for enrolment: nusactl enrol "
+	    "%s --role %s\n", hex_key(old, rk->old), rekey_reason_name(
+	    rk->reason), hex_key(nw, rk->new), payload_role_name(rk->role));
+}
+
+static json_t *
+rekey_json(const struct rekey *rk)
+{
+	char old[HEXKEY], nw[HEXKEY], cmd[2 * HEXKEY + 40];
+
+	hex_key(old, rk->old);
+	hex_key(nw, rk->new);
+	snprintf(cmd, sizeof(cmd), "nusactl enrol %s --role %s", nw,
+	    payload_role_name(rk->role));
+	return json_pack("{s:s,s:s,s:s,s:s,s:I,s:s}", "old", old, "new", nw,
+	    "role", payload_role_name(rk->role), "reason",
+	    rekey_reason_name(rk->reason), "time", (json_int_t)rk->time,
+	    "command", cmd);
+}
+
+/* Whether DIR/rekey waits for the enrolment of the key in use. */
+static int
+rekey_pending(struct ctl *c, struct rekey *rk)
+{
+	uint8_t id[NUSA_KEY_LEN];
+	struct store_device d;
+	struct store_txn *t;
+	int rc;
+
+	if (rekey_load(rk, c->dir) != 0 || c->k == NULL ||
+	    memcmp(rk->new, c->k->pk, NUSA_KEY_LEN) != 0)
+		return 0;
+	if (c->s == NULL && store_open(&c->s, c->storepath, 0) != 0)
+		return 1;
+	if (store_begin(c->s, &t, STORE_READ) != 0)
+		return 1;
+	rc = store_network(t, id, NULL, 0) == 0 &&
+	    store_device(t, rk->new, &d) == 0 && d.cut == UINT64_MAX;
+	store_abort(t);
+	return !rc;
+}
+
+static int
+cmd_rekey(struct ctl *c)
+{
+	char old[HEXKEY], nw[HEXKEY];
+	struct rekey rk;
+	int rc;
+
+	if (load_key(c) != 0 || open_store(c, 0) != 0)
+		return EXIT_FAILURE;
+	if (rekey_pending(c, &rk))
+		return fail(c, "this box waits already for the enrolment of %s: "
+		    "ask an admin to run: nusactl enrol %s --role %s",
+		    hex_key(nw, rk.new), nw, payload_role_name(rk.role));
+	rc = replica_rekey(c->dir, c->s, REKEY_MANUAL, c->k->pk, &rk);
+	if (rc < 0)
+		return fail(c, "%s", nusa_strerror(rc));
+	if (rc > 0)
+		return fail(c, "the device key changed meanwhile: run it again");
+	printf("rekeyed: device %s replaces %s (kept as %s.retired-%" PRIu64
+	    ")\n", hex_key(nw, rk.new), hex_key(old, rk.old), c->keypath,
+	    rk.time);
+	printf("ask an admin to run: nusactl enrol %s --role %s\n", nw,
+	    payload_role_name(rk.role));
+	return 0;
+}
+
 static int
 cmd_id(struct ctl *c)
 {
@@ -312,7 +447,8 @@ cmd_id(struct ctl *c)
 	uint8_t id[NUSA_KEY_LEN];
 	struct store_device d = { .cut = UINT64_MAX };
 	struct store_txn *t;
-	int have_net;
+	struct rekey rk;
+	int have_net, pending;
 
 	if (begin(c, &t, STORE_READ, 1) != 0)
 		return EXIT_FAILURE;
@@ -323,12 +459,15 @@ cmd_id(struct ctl *c)
 	hex_key(dev, c->k->pk);
 	if (have_net)
 		hex_key(net, id);
+	pending = d.role == ROLE_NONE && rekey_load(&rk, c->dir) == 0 &&
+	    memcmp(rk.new, c->k->pk, NUSA_KEY_LEN) == 0;
 	if (c->json) {
-		json_out(json_pack("{s:s,s:o,s:o,s:s,s:b}", "device", dev,
+		json_out(json_pack("{s:s,s:o,s:o,s:s,s:b,s:o}", "device", dev,
 		    "network", have_net ? json_string(net) : json_null(),
 		    "name", have_net ? json_string(name) : json_null(),
 		    "role", payload_role_name(d.role), "revoked",
-		    d.cut != UINT64_MAX && have_net));
+		    d.cut != UINT64_MAX && have_net, "rekey",
+		    pending ? rekey_json(&rk) : json_null()));
 		return 0;
 	}
 	printf("device %s\n", dev);
@@ -337,6 +476,8 @@ cmd_id(struct ctl *c)
 	    have_net && d.cut != UINT64_MAX ? " (revoked)" : "");
 	if (have_net)
 		printf("name %s\n", name);
+	if (pending)
+		print_pending(&rk);
 	return 0;
 }
 
@@ -1242,6 +1383,53 @@ box_has_network(struct ctl *c)
 	return rc == 0;
 }
 
+/* The head of this box's own feed, and whether it forked. */
+static void
+own_feed(struct ctl *c, uint64_t *head, int *forked)
+{
+	struct store_device d;
+	struct store_txn *t;
+
+	*head = 0;
+	*forked = 0;
+	if (store_begin(c->s, &t, STORE_READ) != 0)
+		return;
+	*head = store_vector_get(t, c->k->pk);
+	*forked = store_device(t, c->k->pk, &d) == 0 && d.forked;
+	store_abort(t);
+}
+
+/* A bundle that brought entries of our own feed we did not have (past
+ * our head, or a second branch) shows this box lost its history: an old
+ * image restored, or a copy that wrote. The key retires before anything
+ * else is written with it (docs/CLONES.md). Returns 0 or 1 on failure. */
+static int
+restored(struct ctl *c, uint64_t head, int forked)
+{
+	struct rekey rk;
+	uint64_t now;
+	int f2, rc;
+	char nw[HEXKEY];
+
+	own_feed(c, &now, &f2);
+	if (now <= head && f2 <= forked)
+		return 0;
+	rc = replica_rekey(c->dir, c->s, REKEY_RESTORE, c->k->pk, &rk);
+	if (rc < 0)
+		return fail(c, "this box's own feed came back longer than it "
+		    "was (seq %" PRIu64 ", had %" PRIu64 "), but switching "
+		    "keys failed: %s; write nothing on this box", now, head,
+		    nusa_strerror(rc));
+	if (rc == 0)
+		fprintf(stderr, "nusactl: bundle import: this box %s (seq %"
+		    PRIu64 ", had %" PRIu64 "): device key retired (kept as "
+		    "%s.retired-%" PRIu64 "); new device %s: ask an admin to "
+		    "run: nusactl enrol %s --role %s\n", rekey_why(rk.reason),
+		    now, head, c->keypath, rk.time,
+		    hex_key(nw, rk.new), nw, payload_role_name(rk.role));
+	return 0;
+}
+
 static int
 cmd_bundle_import(struct ctl *c)
 {
@@ -1249,8 +1437,9 @@ cmd_bundle_import(struct ctl *c)
 	struct bundle_fault where;
 	struct bundle_stats st;
 	char hex[HEXKEY];
+	uint64_t head;
 	FILE *f;
-	int rc, joining;
+	int rc, joining, forked;
 
 	if (load_key(c) != 0 || open_store(c, 0) != 0)
 		return EXIT_FAILURE;
@@ -1259,9 +1448,12 @@ cmd_bundle_import(struct ctl *c)
 		f = stdin;
 	else if ((f = fopen(path, "rb")) == NULL)
 		return fail(c, "%s: %s", path, strerror(errno));
+	own_feed(c, &head, &forked);
 	rc = bundle_import(c->s, f, c->k->pk, &st, &where);
 	if (f != stdin)
 		fclose(f);
+	if (restored(c, head, forked) != 0)
+		return EXIT_FAILURE;
 	if (rc == -NUSA_EMALFORMED && where.batch == 0)
 		return fail(c, "%s: not a nusa bundle", path);
 	if (rc == -NUSA_ENETWORK)
@@ -1433,22 +1625,37 @@ static int
 cmd_status(struct ctl *c)
 {
 	json_t *j, *p, *n;
+	struct rekey rk;
 	size_t i;
 	char dev[HEXKEY];
+	int pending = 0;
 
 	if (load_key(c) != 0)
 		return EXIT_FAILURE;
 	hex_key(dev, c->k->pk);
 	j = daemon_ask(c, "status");
+	if (rekey_pending(c, &rk)) {
+		if (c->json) {
+			if (j == NULL)
+				j = json_object();
+			json_object_set_new(j, "rekey", rekey_json(&rk));
+		} else
+			pending = 1;
+	}
 	if (c->json) {
 		if (j == NULL)
 			j = json_pack("{s:s, s:b}", "device", dev, "running",
 			    0);
-		else
+		else if (json_object_get(j, "device") == NULL) {
+			json_object_set_new(j, "device", json_string(dev));
+			json_object_set_new(j, "running", json_false());
+		} else
 			json_object_set_new(j, "running", json_true());
 		json_out(j);
 		return 0;
 	}
+	if (pending)
+		print_pending(&rk);
 	if (j == NULL) {
 		printf("box %s\n", dev);
 		printf("nusad: not running (no answer on %s/nusad.sock)\n",
@@ -1623,6 +1830,9 @@ static const struct command commands[] = {
 	  "make this box's key; prints its device id" },
 	{ "id", cmd_id, OPT(O_JSON), 0, 0, "id [--json]",
 	  "device id, network id and role of this box" },
+	{ "rekey", cmd_rekey, 0, 0, 0, "rekey",
+	  "retire this box's device key for a new one, to be enrolled "
+	  "(a copied card)" },
 	{ "enrol", cmd_enrol, OPT(O_ROLE), 1, 1,
 	  "enrol DEVICE_ID --role clerk|admin|relay",
 	  "let a device into the network (admin)" },
