@@ -21,6 +21,7 @@
 #include "outfile.h"
 #include "payload.h"
 #include "proto.h"
+#include "replica.h"
 #include "session.h"
 #include "store.h"
 
@@ -82,6 +83,7 @@ struct link {
 	int64_t hello_at;	/* when our HELLO went, for a timeout */
 	struct session *s;
 	unsigned serial;
+	int own_checked;	/* own_feed_check() done for s */
 };
 
 /* A peer that dialed us, on the ROUTER socket. */
@@ -92,6 +94,7 @@ struct inbound {
 	uint8_t id[NUSA_KEY_LEN];
 	size_t net;
 	struct session *s;
+	int own_checked;	/* own_feed_check() done for s */
 };
 
 struct ban {
@@ -128,6 +131,7 @@ struct nusad {
 	char peers_path[PATH_MAX];	/* DATA_DIR/peers.json */
 	int peers_dirty;		/* a sync ended or moved since */
 	int64_t next_watchdog, next_status;
+	int rekeyed;		/* own_feed_check() retired our key */
 };
 
 static int64_t
@@ -672,6 +676,7 @@ link_monitor(struct nusad *d, struct link *k)
 			session_conf_for(d, &c, 0);
 			c.send = link_send;
 			c.ctx = k;
+			k->own_checked = 0;
 			if ((rc = session_new(&k->s, &c, 1, k->cp.id)) == 0)
 				rc = session_start(k->s);
 			if (rc) {
@@ -710,6 +715,8 @@ link_monitor(struct nusad *d, struct link *k)
 }
 
 static void inbound_remove(struct nusad *d, size_t i);
+static void own_feed_check(struct nusad *d, size_t net, struct session *s,
+    int *checked);
 
 /* Two boxes that each dial the other would hold two sessions and push
  * every entry twice. The one with the lower device id keeps the session
@@ -766,6 +773,7 @@ link_input(struct nusad *d, struct link *k)
 			return;
 		}
 		peer_seen(d, k->cp.id, 0, 0, NULL);
+		own_feed_check(d, 0, k->s, &k->own_checked);
 		if (session_established(k->s))
 			one_way(d, k);
 	}
@@ -981,8 +989,11 @@ router_input(struct nusad *d)
 			if (extra)
 				ban(d, id);
 			inbound_end(d, i, rc ? rc : -NUSA_EMALFORMED);
-		} else
+		} else {
 			peer_seen(d, id, d->in[i]->net, 0, NULL);
+			own_feed_check(d, d->in[i]->net, d->in[i]->s,
+			    &d->in[i]->own_checked);
+		}
 next:
 		zmq_msg_close(&rid);
 		zmq_msg_close(&msg);
@@ -1451,6 +1462,84 @@ links_from_config(struct nusad *d)
 	return 0;
 }
 
+/* ---- clone and restore safety (docs/CLONES.md) ---- */
+
+/* Box mode, before the key is loaded: a copied data directory switches
+ * to a new device key here, and a box still waiting for its new key's
+ * enrolment says what the admin must run. Peers admit the new key once
+ * that enrolment reached them. */
+static int
+replica_start(struct nusad *d)
+{
+	struct replica_status st;
+	char old[2 * NUSA_KEY_LEN + 1], nw[2 * NUSA_KEY_LEN + 1];
+	int rc;
+
+	if ((rc = replica_check(d->cfg.data_dir, d->nets[0].store, &st))) {
+		log_error(&d->log, "%s/replica, %s/rekey: %s (docs/CLONES.md)",
+		    d->cfg.data_dir, d->cfg.data_dir, nusa_strerror(rc));
+		return rc;
+	}
+	nusa_hex(old, st.rk.old, NUSA_KEY_LEN);
+	nusa_hex(nw, st.rk.new, NUSA_KEY_LEN);
+	if (st.rekeyed)
+		log_warn(&d->log, "this data directory was copied or moved: "
+		    "device key %.16s retired, new device %s: ask an admin to "
+		    "run: nusactl enrol %s --role %s", old, nw, nw,
+		    payload_role_name(st.rk.role));
+	else if (st.pending)
+		log_warn(&d->log, "device %s waits for its enrolment (it "
+		    "replaced %.16s, %s): ask an admin to run: nusactl enrol "
+		    "%s --role %s", nw, old, rekey_reason_name(st.rk.reason),
+		    nw, payload_role_name(st.rk.role));
+	return 0;
+}
+
+/* A peer holding more of our own feed than we do: this box was restored
+ * from an older image (or a copy of it wrote). The key retires before
+ * anything more is written with it; the session goes on, and brings the
+ * lost entries back. This process keeps its old key for CURVE until it
+ * restarts: that key is still enrolled, so peers still admit it. */
+static void
+own_feed_check(struct nusad *d, size_t net, struct session *s,
+    int *checked)
+{
+	struct store_txn *t;
+	struct rekey rk;
+	uint64_t mine, theirs;
+	char who[17], nw[2 * NUSA_KEY_LEN + 1];
+	int rc;
+
+	if (*checked || !session_established(s))
+		return;
+	*checked = 1;
+	if (d->cfg.mode != CONFIG_BOX || net != 0 || d->rekeyed)
+		return;
+	theirs = session_peer_seq(s, d->key->pk);
+	if (theirs == 0 || store_begin(d->nets[0].store, &t, STORE_READ))
+		return;
+	mine = store_vector_get(t, d->key->pk);
+	store_abort(t);
+	if (theirs <= mine)
+		return;
+	d->rekeyed = 1;
+	rc = replica_rekey(d->cfg.data_dir, d->nets[0].store, REKEY_RESTORE,
+	    d->key->pk, &rk);
+	hex8(who, session_peer(s));
+	if (rc < 0)
+		log_error(&d->log, "%s holds seq %" PRIu64 " of our own feed, "
+		    "we have %" PRIu64 ": restored from an older copy? "
+		    "switching keys failed: %s; write nothing on this box",
+		    who, theirs, mine, nusa_strerror(rc));
+	else if (rc == 0)
+		log_warn(&d->log, "%s holds seq %" PRIu64 " of our own feed, "
+		    "we have %" PRIu64 ": this box was restored from an older "
+		    "copy; device key retired, new device %s: ask an admin to "
+		    "run: nusactl enrol %s --role %s", who, theirs, mine,
+		    nusa_hex(nw, rk.new, NUSA_KEY_LEN), nw,
+		    payload_role_name(rk.role));
+}
+
 int
 nusad_open(struct nusad **out, const struct config *c,
     const struct nusad_opts *o, const struct log *l)
@@ -1479,6 +1568,10 @@ nusad_open(struct nusad **out, const struct config *c,
 		rc = -EINVAL;
 		goto fail;
 	}
+	if ((rc = nets_open(d)) != 0)
+		goto fail;
+	if (c->mode == CONFIG_BOX && (rc = replica_start(d)) != 0)
+		goto fail;
 	if ((size_t)snprintf(path, sizeof(path), "%s/device.key",
 	    c->data_dir) >= sizeof(path))
 		rc = -ENAMETOOLONG;
@@ -1500,8 +1593,6 @@ nusad_open(struct nusad **out, const struct config *c,
 		rc = -NUSA_EMALFORMED;
 		goto fail;
 	}
-	if ((rc = nets_open(d)) != 0)
-		goto fail;
 	if ((rc = allowed_refresh(d)) != 0)
 		goto fail;
 	if ((d->zctx = zmq_ctx_new()) == NULL) {

@@ -904,3 +904,9 @@ session_lag(struct session *s, uint64_t *ahead, uint64_t *behind)
 	*ahead = l.ahead;
 	return rc;
 }
+
+uint64_t
+session_peer_seq(const struct session *s, const uint8_t author[NUSA_KEY_LEN])
+{
+	return vector_get(s->have, author);
+}

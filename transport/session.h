@@ -104,6 +104,11 @@ int session_peer_fault(const struct session *s);
 /* The code of the ERROR the peer sent (enum proto_err), or 0. */
 int session_peer_error(const struct session *s);
 
+/* The highest seq of author's feed the peer holds, as far as this
+ * session knows (its HELLO or WELCOME, and what we sent since). */
+uint64_t session_peer_seq(const struct session *s,
+    const uint8_t author[NUSA_KEY_LEN]);
+
 /* Entries we hold that the peer lacks, and that the peer holds and we
  * lack, as far as this session knows. */
 int session_lag(struct session *s, uint64_t *ahead, uint64_t *behind);
