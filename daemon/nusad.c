@@ -707,7 +707,13 @@ link_monitor(struct nusad *d, struct link *k)
 		case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
 			log_warn(&d->log, "%s at %s refused us (not enrolled "
 			    "there, or another key answers)", who, k->cp.addr);
-			break;
+			/* libzmq does not dial again after a refusal: we do,
+			 * later, so that a box waiting for its enrolment
+			 * (docs/CLONES.md) gets in once it has reached the
+			 * peer. */
+			link_close_socket(k);
+			link_backoff(k, 0);
+			return;
 		}
 		if (k->sock == NULL)
 			return;
