@@ -1,0 +1,367 @@
+/* Replica binding and the rekey state (crdt/replica.c): a copy is told
+ * from a move, a copied box switches keys once and waits for enrolment,
+ * a crash in the middle of a rekey is finished, damaged files are clear
+ * errors. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "key.h"
+#include "ledger.h"
+#include "payload.h"
+#include "replica.h"
+#include "store.h"
+#include "testutil.h"
+
+struct fx {
+	char dir[64];
+	char box[128];
+	struct store *s;
+	struct key *root;
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char path[200];
+	struct key *k;
+
+	assert_non_null(f);
+	setenv("NUSA_TEST_MACHINE_ID", "machine-one", 1);
+	testutil_tmpdir(f->dir);
+	snprintf(f->box, sizeof(f->box), "%s/box", f->dir);
+	assert_int_equal(mkdir(f->box, 0700), 0);
+	/* The box is the network's root: its key is the root key. */
+	f->s = testutil_store(f->box, "store", &f->root);
+	k = f->root;
+	snprintf(path, sizeof(path), "%s/device.key", f->box);
+	assert_int_equal(key_save(k, path), 0);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (f->s)
+		store_close(f->s);
+	key_free(&f->root);
+	testutil_rmtree(f->dir);
+	free(f);
+	unsetenv("NUSA_TEST_MACHINE_ID");
+	return 0;
+}
+
+static void
+device_pk(const char *box, uint8_t pk[NUSA_KEY_LEN])
+{
+	char path[200];
+	struct key *k;
+
+	snprintf(path, sizeof(path), "%s/device.key", box);
+	assert_int_equal(key_load(&k, path), 0);
+	memcpy(pk, k->pk, NUSA_KEY_LEN);
+	key_free(&k);
+}
+
+static void
+test_compare(void **state)
+{
+	struct replica a, b;
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	a.has_machine = 1;
+	memset(a.machine, 1, sizeof(a.machine));
+	a.dev = 10;
+	a.ino = 99;
+	b = a;
+	assert_int_equal(replica_compare(&a, &b), REPLICA_SAME);
+	b.dev = 11;		/* disks renumbered, same filesystem */
+	assert_int_equal(replica_compare(&a, &b), REPLICA_SAME);
+	b = a;
+	b.ino = 100;		/* cp -a on the same machine */
+	assert_int_equal(replica_compare(&a, &b), REPLICA_COPY);
+	b = a;
+	b.machine[0] = 2;	/* a card in another box */
+	assert_int_equal(replica_compare(&a, &b), REPLICA_COPY);
+	b.has_machine = 0;	/* unknown on one side: not compared */
+	assert_int_equal(replica_compare(&a, &b), REPLICA_SAME);
+	b = a;
+	a.has_serial = b.has_serial = 1;
+	memset(a.serial, 3, sizeof(a.serial));
+	memset(b.serial, 4, sizeof(b.serial));
+	assert_int_equal(replica_compare(&a, &b), REPLICA_COPY);
+}
+
+static void
+test_here_follows_env(void **state)
+{
+	struct fx *f = *state;
+	struct replica a, b;
+
+	assert_int_equal(replica_here(&a, f->box), 0);
+	setenv("NUSA_TEST_MACHINE_ID", "machine-two", 1);
+	assert_int_equal(replica_here(&b, f->box), 0);
+	assert_int_equal(a.has_machine, 1);
+	assert_int_equal(a.has_serial, 0);
+	assert_int_equal(replica_compare(&a, &b), REPLICA_COPY);
+	assert_int_equal(replica_here(&b, "/nonexistent/nusa"), -2);
+}
+
+static void
+test_encodings(void **state)
+{
+	struct replica r, r2;
+	struct rekey k, k2;
+	char buf[REPLICA_FILE_MAX], bad[REPLICA_FILE_MAX];
+	int n;
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	memset(r.id, 0xab, sizeof(r.id));
+	r.has_serial = 1;
+	memset(r.serial, 0x5c, sizeof(r.serial));
+	r.dev = 0;
+	r.ino = UINT64_MAX;
+	n = replica_encode(&r, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_int_equal(replica_decode(&r2, buf, (size_t)n), 0);
+	assert_memory_equal(&r, &r2, sizeof(r));
+	assert_int_equal(replica_decode(&r2, buf, (size_t)n - 1),
+	    -NUSA_EMALFORMED);		/* no final newline */
+	memcpy(bad, buf, (size_t)n);
+	bad[n] = 'x';
+	assert_int_equal(replica_decode(&r2, bad, (size_t)n + 1),
+	    -NUSA_EMALFORMED);		/* trailing bytes */
+	memcpy(bad, buf, (size_t)n);
+	*strstr(bad, "abab") = 'A';
+	assert_int_equal(replica_decode(&r2, bad, (size_t)n),
+	    -NUSA_EMALFORMED);		/* one encoding: lowercase */
+
+	memset(&k, 0, sizeof(k));
+	memset(k.old, 1, sizeof(k.old));
+	memset(k.new, 2, sizeof(k.new));
+	k.role = ROLE_CLERK;
+	k.reason = REKEY_RESTORE;
+	k.time = 1700000000;
+	n = rekey_encode(&k, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_non_null(strstr(buf, "\nrole clerk\nreason restore\n"));
+	assert_int_equal(rekey_decode(&k2, buf, (size_t)n), 0);
+	assert_memory_equal(&k, &k2, sizeof(k));
+	memcpy(bad, buf, (size_t)n + 1);
+	memcpy(strstr(bad, "clerk"), "roots", 5);
+	assert_int_equal(rekey_decode(&k2, bad, (size_t)n), -NUSA_EMALFORMED);
+	memcpy(bad, buf, (size_t)n + 1);
+	memcpy(strstr(bad, "time 1"), "time 0", 6);	/* leading zero */
+	assert_int_equal(rekey_decode(&k2, bad, (size_t)n), -NUSA_EMALFORMED);
+	memcpy(k.new, k.old, sizeof(k.new));
+	n = rekey_encode(&k, buf, sizeof(buf));
+	assert_int_equal(rekey_decode(&k2, buf, (size_t)n), -NUSA_EMALFORMED);
+	assert_int_equal(rekey_decode(&k2, "nusa-rekey-v1\n", 14),
+	    -NUSA_EMALFORMED);
+}
+
+static void
+test_check_binds_then_same(void **state)
+{
+	struct fx *f = *state;
+	struct replica_status st;
+	struct replica r;
+	uint8_t pk[NUSA_KEY_LEN];
+
+	assert_int_equal(replica_load(&r, f->box), -2);
+	assert_int_equal(replica_check(f->box, f->s, &st), 0);
+	assert_false(st.rekeyed || st.pending || st.settled);
+	assert_int_equal(replica_load(&r, f->box), 0);
+	assert_int_equal(replica_check(f->box, f->s, &st), 0);
+	assert_false(st.rekeyed || st.pending);
+	device_pk(f->box, pk);
+	assert_memory_equal(pk, f->root->pk, NUSA_KEY_LEN);
+}
+
+static void
+test_move_is_not_a_copy(void **state)
+{
+	struct fx *f = *state;
+	struct replica_status st;
+	char moved[160];
+	uint8_t pk[NUSA_KEY_LEN];
+
+	assert_int_equal(replica_check(f->box, f->s, &st), 0);
+	store_close(f->s);
+	snprintf(moved, sizeof(moved), "%s/renamed", f->dir);
+	assert_int_equal(rename(f->box, moved), 0);
+	f->s = testutil_reopen(moved, "store");
+	assert_int_equal(replica_check(moved, f->s, &st), 0);
+	assert_false(st.rekeyed || st.pending);
+	device_pk(moved, pk);
+	assert_memory_equal(pk, f->root->pk, NUSA_KEY_LEN);
+	store_close(f->s);
+	assert_int_equal(rename(moved, f->box), 0);
+	f->s = testutil_reopen(f->box, "store");
+}
+
+static void
+test_copy_rekeys_once_then_settles(void **state)
+{
+	struct fx *f = *state;
+	struct replica_status st;
+	struct store *s2;
+	struct store_txn *t;
+	struct rekey rk;
+	char copy[160], path[220];
+	uint8_t pk[NUSA_KEY_LEN], pk2[NUSA_KEY_LEN];
+	struct key *old;
+	struct stat sb;
+
+	assert_int_equal(replica_check(f->box, f->s, &st), 0);
+	testutil_copy(f->dir, "box", "copy");
+	snprintf(copy, sizeof(copy), "%s/copy", f->dir);
+	s2 = testutil_reopen(copy, "store");
+	assert_int_equal(replica_check(copy, s2, &st), 0);
+	assert_true(st.rekeyed && st.pending);
+	assert_int_equal(st.rk.reason, REKEY_COPY);
+	assert_int_equal(st.rk.role, ROLE_ADMIN);	/* the root's */
+	assert_memory_equal(st.rk.old, f->root->pk, NUSA_KEY_LEN);
+	device_pk(copy, pk);
+	assert_memory_equal(pk, st.rk.new, NUSA_KEY_LEN);
+	snprintf(path, sizeof(path), "%s/device.key.retired-%llu", copy,
+	    (unsigned long long)st.rk.time);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_int_equal(key_load(&old, path), 0);
+	assert_memory_equal(old->pk, f->root->pk, NUSA_KEY_LEN);
+	key_free(&old);
+	assert_int_equal(rekey_load(&rk, copy), 0);
+	assert_memory_equal(&rk, &st.rk, sizeof(rk));
+
+	/* Again: still waiting, no second new key. */
+	assert_int_equal(replica_check(copy, s2, &st), 0);
+	assert_true(st.pending && !st.rekeyed);
+	device_pk(copy, pk2);
+	assert_memory_equal(pk, pk2, NUSA_KEY_LEN);
+	/* The original is not touched. */
+	assert_int_equal(replica_check(f->box, f->s, &st), 0);
+	assert_false(st.rekeyed || st.pending);
+
+	/* The enrolment arrives: writes resume, DIR/rekey goes. */
+	assert_int_equal(store_begin(s2, &t, STORE_WRITE), 0);
+	assert_int_equal(ledger_enrol(t, f->root, pk, ROLE_ADMIN), 0);
+	assert_int_equal(store_commit(t), 0);
+	assert_int_equal(replica_check(copy, s2, &st), 0);
+	assert_true(st.settled && !st.pending);
+	assert_int_equal(rekey_load(&rk, copy), -2);
+	store_close(s2);
+}
+
+static void
+test_crash_mid_rekey_is_finished(void **state)
+{
+	struct fx *f = *state;
+	struct replica_status st;
+	struct rekey rk;
+	struct key *k;
+	char path[200];
+	uint8_t pk[NUSA_KEY_LEN];
+
+	assert_int_equal(replica_check(f->box, f->s, &st), 0);
+	/* As replica_rekey() leaves it when cut after DIR/rekey. */
+	k = key_generate();
+	assert_non_null(k);
+	snprintf(path, sizeof(path), "%s/device.key.new", f->box);
+	assert_int_equal(key_save(k, path), 0);
+	memset(&rk, 0, sizeof(rk));
+	memcpy(rk.old, f->root->pk, NUSA_KEY_LEN);
+	memcpy(rk.new, k->pk, NUSA_KEY_LEN);
+	rk.role = ROLE_ADMIN;
+	rk.reason = REKEY_MANUAL;
+	rk.time = 1;
+	assert_int_equal(rekey_save(&rk, f->box), 0);
+	assert_int_equal(replica_check(f->box, f->s, &st), 0);
+	assert_true(st.pending && !st.rekeyed);
+	device_pk(f->box, pk);
+	assert_memory_equal(pk, k->pk, NUSA_KEY_LEN);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/device.key.retired-1", f->box);
+	assert_int_equal(access(path, F_OK), 0);
+	key_free(&k);
+}
+
+static void
+test_rekey_expect_old(void **state)
+{
+	struct fx *f = *state;
+	struct rekey rk, rk2;
+	uint8_t other[NUSA_KEY_LEN] = { 7 };
+
+	assert_int_equal(replica_rekey(f->box, f->s, REKEY_RESTORE,
+	    f->root->pk, &rk), 0);
+	/* A second detector with the old key in hand changes nothing. */
+	assert_int_equal(replica_rekey(f->box, f->s, REKEY_RESTORE,
+	    f->root->pk, &rk2), 1);
+	assert_memory_equal(&rk, &rk2, sizeof(rk));
+	assert_int_equal(replica_rekey(f->box, f->s, REKEY_RESTORE, other,
+	    &rk2), 1);
+}
+
+static void
+test_damaged_files(void **state)
+{
+	struct fx *f = *state;
+	struct replica_status st;
+	char path[200];
+	uint8_t pk[NUSA_KEY_LEN];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/rekey", f->box);
+	assert_non_null(fp = fopen(path, "w"));
+	fputs("nusa-rekey-v1\nold zz\n", fp);
+	fclose(fp);
+	assert_int_equal(replica_check(f->box, f->s, &st), -NUSA_EMALFORMED);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/replica", f->box);
+	assert_non_null(fp = fopen(path, "w"));
+	fputs("garbage\n", fp);
+	fclose(fp);
+	assert_int_equal(replica_check(f->box, f->s, &st), -NUSA_EMALFORMED);
+	device_pk(f->box, pk);
+	assert_memory_equal(pk, f->root->pk, NUSA_KEY_LEN);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_compare),
+		cmocka_unit_test(test_encodings),
+		cmocka_unit_test_setup_teardown(test_here_follows_env, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_check_binds_then_same,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_move_is_not_a_copy,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_copy_rekeys_once_then_settles, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_crash_mid_rekey_is_finished, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rekey_expect_old, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_damaged_files, setup,
+		    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
