@@ -5,7 +5,12 @@
 #   make fuzz     run each fuzzer longer (FUZZ_SECONDS, default 60)
 #   make demo     build and run build/nusad --demo (boxes syncing on loopback)
 #   make bench    ingest and sync benchmarks (BENCH_ENTRIES, default 100000)
-#   make test-arm64  the Raspberry Pi build under qemu-user
+#   make man      man pages nusactl(1), nusad(8), nusad.conf(5) in build/man
+#   make deb      build/nusa_VERSION_ARCH.deb (packaging/mkdeb.sh)
+#   make CROSS=aarch64-linux-gnu [deb]  the Raspberry Pi (arm64) build in
+#                 build/aarch64-linux-gnu/ (and its .deb); make deps-cross
+#                 installs the cross tools, make test-cross runs its unit
+#                 tests under qemu-user (make test does when they are there)
 # V=1 shows commands; PREFIX and DESTDIR apply to install.
 
 PREFIX  ?= /usr/local
@@ -20,7 +25,7 @@ TEST_PKGS := cmocka
 APT_PKGS  := build-essential pkg-config python3 clang libclang-rt-14-dev \
 	libsodium-dev liblmdb-dev lmdb-utils libzmq3-dev libavahi-client-dev \
 	libinih-dev libjansson-dev libcmocka-dev libcsv-dev dbus avahi-daemon \
-	iproute2 procps systemd
+	iproute2 procps systemd pandoc
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Werror
@@ -56,9 +61,15 @@ endif
 .SECONDARY:
 .PHONY: all deps test unit integration fuzz-smoke fuzz demo demo-bundles bench \
 	install \
-	clean deps-arm64 test-arm64
+	clean deps-arm64 test-arm64 man deb deps-cross test-cross test-cross-run
 
+VERSION := $(shell cat VERSION 2>/dev/null || git describe --tags --always)
+
+ifneq ($(CROSS),)
+all: build/$(CROSS)/nusactl build/$(CROSS)/nusad
+else
 all: build/nusactl build/nusad
+endif
 
 deps:
 	@missing=""; \
@@ -66,7 +77,7 @@ deps:
 		$(PKG_CONFIG) --exists $$p 2>/dev/null || missing="$$missing $$p"; \
 	done; \
 	for c in cc make python3 $(CLANG) mdb_stat $(PKG_CONFIG) dbus-daemon \
-		avahi-daemon ip ps systemd-analyze; do \
+		avahi-daemon ip ps systemd-analyze pandoc; do \
 		command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; \
 	done; \
 	[ -f /usr/include/csv.h ] || missing="$$missing csv.h"; \
@@ -127,7 +138,7 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(TOOL_SRCS)
 		-fsanitize=fuzzer,address,undefined $^ -o $@ $(PKG_LIBS)
 
 test: deps
-	$(Q)$(MAKE) --no-print-directory unit integration fuzz-smoke
+	$(Q)$(MAKE) --no-print-directory unit integration fuzz-smoke test-cross
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
@@ -176,40 +187,96 @@ bench: build/bench_ingest build/nusad build/nusactl build/linkemu
 		bash bench/sync.sh
 	SHARED=$(CURDIR)/../shared bash bench/slowlink.sh
 
-# The Raspberry Pi build (arm64), cross-compiled and run under qemu-user:
-# unit tests and the integration test. Not part of make test (it needs
-# the arm64 libraries: make deps-arm64). Timing under emulation says
-# nothing about a real Pi.
-ARM_CC   := aarch64-linux-gnu-gcc
-ARM_PC   := PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig $(PKG_CONFIG)
-ARM_RUN  := qemu-aarch64 -L /usr/aarch64-linux-gnu
-ARM_SRCS := $(LIB_SRCS) $(TOOL_SRCS)
-ARM_PKGS := libsodium-dev:arm64 liblmdb-dev:arm64 libjansson-dev:arm64 \
-	libcmocka-dev:arm64 libcsv-dev:arm64 libzmq3-dev:arm64 \
-	libavahi-client-dev:arm64 libinih-dev:arm64
-ARM_LIBS := libsodium lmdb jansson libzmq avahi-client inih
+# The Raspberry Pi build (arm64): Debian's cross gcc and the arm64
+# multiarch libraries (make deps-cross, not part of make deps: CI skips
+# it). make CROSS=aarch64-linux-gnu builds nusad and nusactl into
+# build/aarch64-linux-gnu/ (and, with deb, the arm64 package); test-cross
+# builds the unit tests the same way and runs them under qemu-user.
+# Timing under emulation says nothing about a real Pi.
+ARM_CROSS := aarch64-linux-gnu
+ARM_PKGS  := gcc-aarch64-linux-gnu qemu-user libsodium-dev:arm64 \
+	liblmdb-dev:arm64 libjansson-dev:arm64 libcmocka-dev:arm64 \
+	libcsv-dev:arm64 libzmq3-dev:arm64 libavahi-client-dev:arm64 \
+	libinih-dev:arm64
+XCROSS     := $(or $(CROSS),$(ARM_CROSS))
+XDIR       := build/$(XCROSS)
+XCC        := $(XCROSS)-gcc
+XPC        := PKG_CONFIG_LIBDIR=/usr/lib/$(XCROSS)/pkgconfig $(PKG_CONFIG)
+XRUN       := qemu-$(firstword $(subst -, ,$(XCROSS))) -L /usr/$(XCROSS)
+XCFLAGS     = $(CSTD) $(WARN) $(INCS) \
+	$(shell $(XPC) --cflags $(LIB_PKGS) 2>/dev/null) $(CFLAGS) -MMD -MP
+XLIBS       = $(shell $(XPC) --libs $(LIB_PKGS) 2>/dev/null) -lcsv
+XLIB_OBJS  := $(LIB_SRCS:%.c=$(XDIR)/obj/%.o) $(TOOL_SRCS:%.c=$(XDIR)/obj/%.o)
+XUNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(XDIR)/test/%)
+HAVE_CROSS  = command -v $(XCC) >/dev/null 2>&1 && \
+	command -v $(firstword $(XRUN)) >/dev/null 2>&1 && \
+	$(XPC) --exists $(LIB_PKGS) $(TEST_PKGS) 2>/dev/null
 
-deps-arm64:
-	@command -v $(ARM_CC) >/dev/null && command -v qemu-aarch64 \
-		>/dev/null && $(ARM_PC) --exists $(ARM_LIBS) cmocka \
-		|| { dpkg --add-architecture arm64 && apt-get update -q && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-		gcc-aarch64-linux-gnu qemu-user $(ARM_PKGS) </dev/null; }
+$(XDIR)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  XCC     $<")
+	$(Q)$(XCC) $(XCFLAGS) -c $< -o $@
 
-test-arm64: deps-arm64
-	@mkdir -p build/arm64
-	$(Q)$(ARM_CC) $(CSTD) $(WARN) $(INCS) -O1 -g tools/nusactl.c \
-		$(ARM_SRCS) -o build/arm64/nusactl.bin \
-		$$($(ARM_PC) --libs $(ARM_LIBS)) -lcsv
-	@set -e; for t in $(UNIT_SRCS); do n=$$(basename $$t .c); \
-		$(ARM_CC) $(CSTD) $(WARN) $(INCS) -O1 -g $$t \
-		tests/unit/testutil.c $(ARM_SRCS) -o build/arm64/$$n \
-		$$($(ARM_PC) --libs $(ARM_LIBS) cmocka) -lcsv; \
-		echo "== arm64 $$n"; $(ARM_RUN) build/arm64/$$n; done
-	@printf '#!/bin/sh\nexec $(ARM_RUN) $(CURDIR)/build/arm64/nusactl.bin "$$@"\n' \
-		>build/arm64/nusactl && chmod +x build/arm64/nusactl
-	NUSACTL=$(CURDIR)/build/arm64/nusactl SHARED=$(CURDIR)/../shared \
-		bash tests/integration/cli.sh
+$(XDIR)/nusactl: $(XDIR)/obj/tools/nusactl.o $(XLIB_OBJS)
+	@$(if $(Q),echo "  XLD     $@")
+	$(Q)$(XCC) $(CFLAGS) $^ -o $@ $(XLIBS)
+
+$(XDIR)/nusad: $(XDIR)/obj/daemon/main.o $(XLIB_OBJS)
+	@$(if $(Q),echo "  XLD     $@")
+	$(Q)$(XCC) $(CFLAGS) $^ -o $@ $(XLIBS)
+
+$(XDIR)/test/test_%: $(XDIR)/obj/tests/unit/test_%.o \
+		$(XDIR)/obj/tests/unit/testutil.o $(XLIB_OBJS)
+	@mkdir -p $(@D)
+	$(Q)$(XCC) $(CFLAGS) $^ -o $@ $(XLIBS) \
+		$$($(XPC) --libs $(TEST_PKGS))
+
+deps-cross:
+	@$(HAVE_CROSS) || { sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		$$sudo dpkg --add-architecture arm64 && \
+		$$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+		$$sudo apt-get install -y -q $(ARM_PKGS) </dev/null; }
+
+test-cross:
+	@if $(HAVE_CROSS); then \
+		$(MAKE) --no-print-directory test-cross-run; \
+	else \
+		echo "test-cross: skipped: aarch64 cross tools not installed (make deps-cross)"; \
+	fi
+
+# The unit tests, then the CLI test with the arm64 nusactl.
+test-cross-run: $(XUNIT_BINS) $(XDIR)/nusactl
+	@set -e; for t in $(XUNIT_BINS); do echo "== $(XCROSS) $${t##*/}"; \
+		$(XRUN) $$t; done
+	@printf '#!/bin/sh\nexec $(XRUN) $(CURDIR)/$(XDIR)/nusactl "$$@"\n' \
+		>$(XDIR)/nusactl.qemu && chmod +x $(XDIR)/nusactl.qemu
+	@echo "== $(XCROSS) tests/integration/cli.sh"
+	$(Q)NUSACTL=$(CURDIR)/$(XDIR)/nusactl.qemu \
+		SHARED=$(CURDIR)/../shared bash tests/integration/cli.sh
+
+# The names these targets had before.
+deps-arm64: deps-cross
+test-arm64: deps-cross
+	$(Q)$(MAKE) --no-print-directory test-cross
+
+# Man pages, each from one source (docs/man/build.sh says which).
+MAN_SRCS := docs/cli.md systemd/nusad.conf $(wildcard docs/man/*)
+build/man/nusactl.1: $(MAN_SRCS) VERSION
+	$(Q)sh docs/man/build.sh build/man $(VERSION)
+build/man/nusad.8 build/man/nusad.conf.5: build/man/nusactl.1
+man: build/man/nusactl.1
+
+# The Debian package, for this machine or for CROSS.
+ifneq ($(CROSS),)
+DEB_BIN  := $(XDIR)
+DEB_ARCH := $(shell dpkg-architecture -t$(CROSS) -qDEB_HOST_ARCH 2>/dev/null)
+else
+DEB_BIN  := build
+DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
+endif
+deb: $(DEB_BIN)/nusad $(DEB_BIN)/nusactl man
+	$(Q)sh packaging/mkdeb.sh $(DEB_BIN) build/man build $(DEB_ARCH) \
+		$(VERSION)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

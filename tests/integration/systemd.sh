@@ -16,7 +16,8 @@ cd "$tmp"
 command -v systemd-analyze >/dev/null || die "systemd-analyze missing (make deps installs systemd)"
 # The unit as shipped, pointed at this build.
 sed "s|/usr/sbin/nusad|$D|g" "$here/../../systemd/nusad.service" >nusad.service
-systemd-analyze verify ./nusad.service 2>verify.txt || die "verify: $(cat verify.txt)"
+# The man pages it names are checked on the packaged unit (deb.sh).
+systemd-analyze verify --man=no ./nusad.service 2>verify.txt || die "verify: $(cat verify.txt)"
 grep -q '^Type=notify$' nusad.service && grep -q '^WatchdogSec=' nusad.service ||
 	die "the unit is not Type=notify with a watchdog"
 systemd-analyze security --offline=yes ./nusad.service >sec.txt 2>&1 || true
