@@ -6,7 +6,7 @@
 #   make demo     build and run build/nusad --demo (boxes syncing on loopback)
 #   make bench    ingest and sync benchmarks (BENCH_ENTRIES, default 100000)
 #   make man      man pages nusactl(1), nusad(8), nusad.conf(5) in build/man
-#   make deb      build/nusa_VERSION_ARCH.deb (packaging/mkdeb.sh)
+#   make deb      build/nusa_VERSION-1_ARCH.deb (packaging/mkdeb.sh)
 #   make CROSS=aarch64-linux-gnu [deb]  the Raspberry Pi (arm64) build in
 #                 build/aarch64-linux-gnu/ (and its .deb); make deps-cross
 #                 installs the cross tools, make test-cross runs its unit
@@ -266,7 +266,9 @@ build/man/nusactl.1: $(MAN_SRCS) VERSION
 build/man/nusad.8 build/man/nusad.conf.5: build/man/nusactl.1
 man: build/man/nusactl.1
 
-# The Debian package, for this machine or for CROSS.
+# The Debian package, for this machine or for CROSS:
+# build/nusa_VERSION-REVISION_ARCH.deb.
+DEB_REVISION ?= 1
 ifneq ($(CROSS),)
 DEB_BIN  := $(XDIR)
 DEB_ARCH := $(shell dpkg-architecture -t$(CROSS) -qDEB_HOST_ARCH 2>/dev/null)
@@ -276,7 +278,7 @@ DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
 endif
 deb: $(DEB_BIN)/nusad $(DEB_BIN)/nusactl man
 	$(Q)sh packaging/mkdeb.sh $(DEB_BIN) build/man build $(DEB_ARCH) \
-		$(VERSION)
+		$(VERSION)-$(DEB_REVISION)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -2,7 +2,8 @@
 # Builds OUT/nusa_VERSION_ARCH.deb from a staged tree with dpkg-deb (no
 # debhelper). Run from the top of the repository; make deb calls it as
 #   sh packaging/mkdeb.sh BINDIR MANDIR OUTDIR ARCH VERSION
-# BINDIR holds nusad and nusactl built for ARCH, MANDIR the man pages
+# VERSION is the package's (upstream-revision: make deb appends -1 to the
+# VERSION file). BINDIR holds nusad and nusactl built for ARCH, MANDIR the man pages
 # (make man). Depends comes from dpkg-shlibdeps on the two binaries (for a
 # cross build, with DEB_HOST_ARCH=ARCH, against the ARCH libraries that
 # make deps-cross installs).
@@ -67,7 +68,7 @@ chmod 0644 "$stage/etc/nusa/nusad.conf"
 doc=$stage/usr/share/doc/nusa
 install -d "$doc"
 install -m 0644 "$deb/copyright" "$doc/copyright"
-gzip -9n <"$deb/changelog" >"$doc/changelog.Debian.gz"
+sed "s/@VERSION@/$version/" "$deb/changelog" | gzip -9n >"$doc/changelog.Debian.gz"
 for f in README.md docs/PROTOCOL.md docs/formats.md; do
 	install -m 0644 "$f" "$doc/"
 done
@@ -99,7 +100,7 @@ else
 		done | cut -d: -f1 | sort -u | paste -sd, | sed 's/,/, /g')
 fi
 [ -n "$depends" ] || die "could not work out Depends"
-depends="$depends, systemd | adduser"
+depends="$depends, adduser"
 
 size=$(du -k -s --exclude=DEBIAN "$stage" | cut -f1)
 cat >"$stage/DEBIAN/control" <<CTRL

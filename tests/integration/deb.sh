@@ -26,7 +26,7 @@ cp "$FAST" "$bindir/nusad"
 cp "$FASTCTL" "$bindir/nusactl"
 
 arch=$(dpkg --print-architecture)
-version=$(cat "$top/VERSION")
+version=$(cat "$top/VERSION")-1
 (cd "$top" && sh docs/man/build.sh "$tmp/man" "$version" &&
 	sh packaging/mkdeb.sh "$bindir" "$tmp/man" "$tmp" "$arch" "$version") \
 	>"$tmp/build.log" 2>&1 || die "mkdeb: $(tail -5 "$tmp/build.log")"
@@ -65,6 +65,8 @@ for m in man1/nusactl.1 man5/nusad.conf.5 man8/nusad.8; do
 	cmp -s <(gzip -dc "x/usr/share/man/$m.gz") "$tmp/man/${m#*/}" ||
 		die "$m.gz is not the built page"
 done
+gzip -dc x/usr/share/doc/nusa/changelog.Debian.gz | head -1 |
+	grep -q "^nusa ($version) " || die "changelog.Debian.gz is not for $version"
 ok "contents: programs, man pages, unit, config, sysusers, tmpfiles, docs; modes and owners"
 
 # Control fields.
@@ -88,6 +90,11 @@ for s in postinst prerm postrm; do
 	sh -n "ctrl/$s" || die "$s: sh -n fails"
 	if command -v dash >/dev/null; then dash -n "ctrl/$s" || die "$s: dash -n"; fi
 done
+# lintian, where it is installed (make deps does not): no errors.
+if command -v lintian >/dev/null; then
+	lintian --allow-root "$deb" >lintian.txt 2>&1 || true
+	! grep -q '^E: ' lintian.txt || die "lintian: $(grep '^E: ' lintian.txt | head -3)"
+fi
 ok "control: Package, Version, Architecture, Maintainer, Description, Depends ($deps); conffiles; scripts pass sh -n"
 
 # Install into a throwaway root; twice, as a reinstall runs postinst again.
