@@ -25,7 +25,7 @@ TEST_PKGS := cmocka
 APT_PKGS  := build-essential pkg-config python3 clang libclang-rt-14-dev \
 	libsodium-dev liblmdb-dev lmdb-utils libzmq3-dev libavahi-client-dev \
 	libinih-dev libjansson-dev libcmocka-dev libcsv-dev dbus avahi-daemon \
-	iproute2 procps systemd pandoc
+	iproute2 procps systemd pandoc man-db dpkg-dev
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Werror
@@ -77,7 +77,7 @@ deps:
 		$(PKG_CONFIG) --exists $$p 2>/dev/null || missing="$$missing $$p"; \
 	done; \
 	for c in cc make python3 $(CLANG) mdb_stat $(PKG_CONFIG) dbus-daemon \
-		avahi-daemon ip ps systemd-analyze pandoc; do \
+		avahi-daemon ip ps systemd-analyze pandoc groff man dpkg-shlibdeps; do \
 		command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; \
 	done; \
 	[ -f /usr/include/csv.h ] || missing="$$missing csv.h"; \
