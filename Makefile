@@ -77,7 +77,8 @@ deps:
 		$(PKG_CONFIG) --exists $$p 2>/dev/null || missing="$$missing $$p"; \
 	done; \
 	for c in cc make python3 $(CLANG) mdb_stat $(PKG_CONFIG) dbus-daemon \
-		avahi-daemon ip ps systemd-analyze pandoc groff man dpkg-shlibdeps; do \
+		avahi-daemon ip ps systemd-analyze pandoc groff man \
+		dpkg-shlibdeps; do \
 		command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; \
 	done; \
 	[ -f /usr/include/csv.h ] || missing="$$missing csv.h"; \
