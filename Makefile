@@ -20,12 +20,12 @@ CLANG   ?= clang
 PKG_CONFIG ?= pkg-config
 
 # Libraries the code links against, and what make deps installs.
-LIB_PKGS  := libsodium lmdb jansson libzmq avahi-client inih
+LIB_PKGS  := libsodium lmdb jansson libzmq avahi-client inih libzstd
 TEST_PKGS := cmocka
 APT_PKGS  := build-essential pkg-config python3 clang libclang-rt-14-dev \
 	libsodium-dev liblmdb-dev lmdb-utils libzmq3-dev libavahi-client-dev \
-	libinih-dev libjansson-dev libcmocka-dev libcsv-dev dbus avahi-daemon \
-	iproute2 procps systemd pandoc man-db dpkg-dev
+	libinih-dev libjansson-dev libcmocka-dev libcsv-dev libzstd-dev dbus \
+	avahi-daemon iproute2 procps systemd pandoc man-db dpkg-dev
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Werror
@@ -198,7 +198,7 @@ ARM_CROSS := aarch64-linux-gnu
 ARM_PKGS  := gcc-aarch64-linux-gnu qemu-user libsodium-dev:arm64 \
 	liblmdb-dev:arm64 libjansson-dev:arm64 libcmocka-dev:arm64 \
 	libcsv-dev:arm64 libzmq3-dev:arm64 libavahi-client-dev:arm64 \
-	libinih-dev:arm64
+	libinih-dev:arm64 libzstd-dev:arm64
 XCROSS     := $(or $(CROSS),$(ARM_CROSS))
 XDIR       := build/$(XCROSS)
 XCC        := $(XCROSS)-gcc

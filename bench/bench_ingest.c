@@ -74,7 +74,7 @@ main(int argc, char **argv)
 
 	f = open_memstream(&buf, &len);
 	check(store_begin(a, &t, STORE_READ), "begin");
-	check(bundle_export(t, f, NULL, &st), "export");
+	check(bundle_export(t, f, NULL, k, BUNDLE_ZSTD, &st), "export");
 	store_abort(t);
 	fclose(f);
 
@@ -86,7 +86,7 @@ main(int argc, char **argv)
 	f = fmemopen(buf, len, "rb");
 	heap0 = mallinfo2();
 	t0 = now();
-	check(bundle_import(b, f, k->pk, &st, &where), "import");
+	check(bundle_import(b, f, k, &st, &where), "import");
 	ingest = now() - t0;
 	heap1 = mallinfo2();
 	fclose(f);

@@ -29,6 +29,7 @@ static const char *const db_names[DB_COUNT] = {
 	[DB_VECTOR] = "vector",
 	[DB_CLOCK] = "clock",
 	[DB_ADMIN] = "admin",
+	[DB_RECEIPTS] = "receipts",
 	[DB_DEVICES] = "devices",
 	[DB_RECORDS] = "records",
 	[DB_POSTINGS] = "postings",

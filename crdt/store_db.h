@@ -1,5 +1,6 @@
-/* Internals shared by store.c and state.c only: the LMDB databases of a
- * store and the layout of their keys. Not part of any public API. */
+/* Internals shared by store.c, state.c and receipt.c only: the LMDB
+ * databases of a store and the layout of their keys. Not part of any
+ * public API. */
 #ifndef NUSA_STORE_DB_H
 #define NUSA_STORE_DB_H
 
@@ -17,6 +18,8 @@
  * vector    author -> u64 highest contiguous seq
  * clock     hlc | author | id -> "" (log order)
  * admin     hlc | author | id -> "" for network, cert and revoke entries
+ * receipts  device | via -> u64 recorded | receipt (receipt.h): the
+ *           latest per device; not state, so before DB_FIRST_STATE
  * devices   pk -> packed struct store_device
  * records   coll | key | 0 | field -> hlc | author | id | value
  * postings  acct | 0 | hlc | author | id -> i64 amount
@@ -34,6 +37,7 @@ enum store_dbi {
 	DB_VECTOR,
 	DB_CLOCK,
 	DB_ADMIN,
+	DB_RECEIPTS,
 	DB_DEVICES,
 	DB_RECORDS,
 	DB_POSTINGS,

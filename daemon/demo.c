@@ -117,12 +117,12 @@ network_create(struct box *v, const char *root)
 	if ((f = fopen(path, "w+")) == NULL)
 		return -errno;
 	if ((rc = store_begin(v[0].s, &t, STORE_READ)) == 0) {
-		rc = bundle_export(t, f, NULL, &st);
+		rc = bundle_export(t, f, NULL, v[0].k, BUNDLE_ZSTD, &st);
 		store_abort(t);
 	}
 	for (i = 1; i < BOXES && rc == 0; i++) {
 		rewind(f);
-		rc = bundle_import(v[i].s, f, v[i].k->pk, &st, &where);
+		rc = bundle_import(v[i].s, f, v[i].k, &st, &where);
 	}
 	fclose(f);
 	return rc;

@@ -26,6 +26,7 @@
 #include "ledger.h"
 #include "outfile.h"
 #include "payload.h"
+#include "receipt.h"
 #include "replica.h"
 #include "state.h"
 #include "store.h"
@@ -37,7 +38,7 @@
 /* Options a command may take; each command lists the ones it accepts. */
 enum opt {
 	O_JSON, O_NETWORK, O_ROLE, O_NAME, O_VILLAGE, O_MEMBER, O_TYPE,
-	O_MEMO, O_DATE, O_FOR, O_OUT, O_TIMEOUT, O_COUNT
+	O_MEMO, O_DATE, O_FOR, O_OUT, O_TIMEOUT, O_FOR_PEER, O_COUNT
 };
 
 static const struct {
@@ -56,6 +57,7 @@ static const struct {
 	[O_FOR] = { "for", 1 },
 	[O_OUT] = { "out", 1 },
 	[O_TIMEOUT] = { "timeout", 1 },
+	[O_FOR_PEER] = { "for-peer", 1 },
 };
 
 #define OPT(o) (1u << (o))
@@ -1331,28 +1333,85 @@ read_vector(struct ctl *c, const char *path, struct vector **out)
 	return 0;
 }
 
+/* "5s ago", "3d ago" into buf. */
+static const char *
+fmt_ago(char *buf, size_t cap, int64_t when)
+{
+	int64_t d = (int64_t)time(NULL) - when;
+
+	if (d < 0)
+		d = 0;
+	if (d < 120)
+		snprintf(buf, cap, "%" PRId64 "s ago", d);
+	else if (d < 7200)
+		snprintf(buf, cap, "%" PRId64 "m ago", d / 60);
+	else if (d < 172800)
+		snprintf(buf, cap, "%" PRId64 "h ago", d / 3600);
+	else
+		snprintf(buf, cap, "%" PRId64 "d ago", d / 86400);
+	return buf;
+}
+
+/* The vector of the latest receipt (or synced vector) of peer, or NULL
+ * (everything) with a note if none is known. Returns 0 or exit 1. */
+static int
+peer_vector(struct ctl *c, struct store_txn *t, const uint8_t *peer,
+    struct vector **out, FILE *msg)
+{
+	struct receipt r;
+	char hex[HEXKEY], ago[32];
+	int rc = receipt_get(t, peer, &r);
+
+	*out = NULL;
+	if (rc == -NUSA_ENOTFOUND) {
+		fprintf(stderr, "nusactl: %s: no receipt from %.16s yet: the "
+		    "bundle carries everything\n", c->cmd,
+		    hex_key(hex, peer));
+		return 0;
+	}
+	if (rc)
+		return fail(c, "receipts: %s", nusa_strerror(rc));
+	if ((*out = receipt_vector(&r)) == NULL)
+		return fail(c, "out of memory");
+	fprintf(msg, "for %.16s: what it lacks by its receipt of %s (via "
+	    "%s)\n", hex_key(hex, peer), fmt_ago(ago, sizeof(ago),
+	    (int64_t)r.time), r.via == RECEIPT_SYNC ? "sync" : "bundle");
+	return 0;
+}
+
 static int
 cmd_bundle_export(struct ctl *c)
 {
 	const char *path = c->argv[0];
+	char hex[HEXKEY];
 	struct bundle_stats st;
 	struct vector *have = NULL;
 	struct store_txn *t;
 	struct outfile o = { .f = stdout };
+	uint8_t peer[NUSA_KEY_LEN];
 	int rc, crc = 0, to_stdout = strcmp(path, "-") == 0;
 
+	if (c->opt[O_FOR] && c->opt[O_FOR_PEER])
+		die(c, "--for and --for-peer: give one");
+	if (c->opt[O_FOR_PEER])
+		parse_device(c, c->opt[O_FOR_PEER], peer);
 	if (c->opt[O_FOR] && read_vector(c, c->opt[O_FOR], &have) != 0)
 		return EXIT_FAILURE;
-	if (begin(c, &t, STORE_READ, 0) != 0) {
+	if (begin(c, &t, STORE_READ, 1) != 0) {
 		vector_free(&have);
 		return EXIT_FAILURE;
+	}
+	if (c->opt[O_FOR_PEER] && (rc = peer_vector(c, t, peer, &have,
+	    to_stdout ? stderr : stdout))) {
+		store_abort(t);
+		return rc;
 	}
 	if (!to_stdout && (rc = outfile_open(&o, path)) != 0) {
 		store_abort(t);
 		vector_free(&have);
 		return fail(c, "%s: %s", path, nusa_strerror(rc));
 	}
-	rc = bundle_export(t, o.f, have, &st);
+	rc = bundle_export(t, o.f, have, c->k, BUNDLE_ZSTD, &st);
 	store_abort(t);
 	vector_free(&have);
 	if (!to_stdout)
@@ -1361,6 +1420,8 @@ cmd_bundle_export(struct ctl *c)
 		return fail(c, "%s: %s", path, nusa_strerror(rc ? rc : crc));
 	fprintf(to_stdout ? stderr : stdout, "exported %" PRIu64 " entries in "
 	    "%" PRIu64 " batches to %s\n", st.entries, st.batches, path);
+	fprintf(to_stdout ? stderr : stdout, "carried %" PRIu64 " receipts, "
+	    "signed by %.16s\n", st.receipts, hex_key(hex, c->k->pk));
 	if (st.skipped)
 		fprintf(stderr, "nusactl: bundle export: %" PRIu64 " entries "
 		    "held back: no signature vouches for them here yet\n",
@@ -1430,6 +1491,20 @@ restored(struct ctl *c, uint64_t head, int forked)
 	return 0;
 }
 
+static void
+import_summary(const struct bundle_stats *st)
+{
+	printf("imported %" PRIu64 " entries (%" PRIu64 " new, %" PRIu64
+	    " already here", st->entries, st->added, st->duplicates);
+	if (st->revoked)
+		printf(", %" PRIu64 " of revoked devices dropped",
+		    st->revoked);
+	printf(") in %" PRIu64 " batches", st->batches);
+	if (st->receipts)
+		printf(", %" PRIu64 " newer receipts", st->receipts);
+	printf("\n");
+}
+
 static int
 cmd_bundle_import(struct ctl *c)
 {
@@ -1449,7 +1524,7 @@ cmd_bundle_import(struct ctl *c)
 	else if ((f = fopen(path, "rb")) == NULL)
 		return fail(c, "%s: %s", path, strerror(errno));
 	own_feed(c, &head, &forked);
-	rc = bundle_import(c->s, f, c->k->pk, &st, &where);
+	rc = bundle_import(c->s, f, c->k, &st, &where);
 	if (f != stdin)
 		fclose(f);
 	if (restored(c, head, forked) != 0)
@@ -1464,25 +1539,35 @@ cmd_bundle_import(struct ctl *c)
 		    "admin to run: nusactl enrol %s --role clerk, then export "
 		    "a new bundle; nothing imported", path,
 		    hex_key(hex, c->k->pk));
-	if (rc == -NUSA_ETRUNCATED)
-		return fail(c, "%s: truncated after batch %" PRIu64 " (%" PRIu64
-		    " entries imported); the rest is missing", path,
-		    st.batches, st.added);
+	if (rc == -NUSA_ETRUNCATED) {
+		import_summary(&st);
+		return fail(c, "%s: bundle truncated after batch %" PRIu64
+		    ": %" PRIu64 " entries of the maker's count not read",
+		    path, st.batches, st.expected > st.entries ?
+		    st.expected - st.entries : 0);
+	}
+	if (rc && where.maker) {
+		import_summary(&st);
+		return fail(c, "%s: %s; the entries, each verified against "
+		    "its author's signature, were kept", path,
+		    rc == -NUSA_EBADSIG ? "the maker's signature does not "
+		    "verify: the file was changed after it was made" :
+		    "the bundle's maker is not a device of this network");
+	}
 	if (rc && st.refused)
 		return fail(c, "%s: batch %" PRIu64 ", entry %" PRIu64 ": %s: "
 		    "%" PRIu64 " entries of devices this box cannot take yet "
 		    "were left out; the other %" PRIu64 " were imported", path,
 		    where.batch, where.entry, nusa_strerror(rc), st.refused,
 		    st.entries - st.refused);
-	if (rc)
+	if (rc) {
+		if (st.batches)
+			import_summary(&st);
 		return fail(c, "%s: batch %" PRIu64 ", entry %" PRIu64 ": %s%s",
 		    path, where.batch, where.entry, nusa_strerror(rc),
 		    st.batches ? " (earlier batches were imported)" : "");
-	printf("imported %" PRIu64 " entries (%" PRIu64 " new, %" PRIu64
-	    " already here", st.entries, st.added, st.duplicates);
-	if (st.revoked)
-		printf(", %" PRIu64 " of revoked devices dropped", st.revoked);
-	printf(") in %" PRIu64 " batches\n", st.batches);
+	}
+	import_summary(&st);
 	return 0;
 }
 
@@ -1798,7 +1883,7 @@ cmd_hub_join(struct ctl *c)
 	if ((size_t)snprintf(sp, sizeof(sp), "%s/store", dir) >= sizeof(sp))
 		rc = -ENAMETOOLONG;
 	else if ((rc = store_open(&s, sp, STORE_CREATE)) == 0)
-		rc = bundle_import(s, f, c->k->pk, &st, &where);
+		rc = bundle_import(s, f, c->k, &st, &where);
 	fclose(f);
 	store_close(s);
 	if (rc && created) {
@@ -1867,8 +1952,8 @@ static const struct command commands[] = {
 	  "hash of the ledger state: equal on boxes in sync" },
 	{ "verify", cmd_verify, 0, 0, 0, "verify",
 	  "re-check every entry and the state; exit 1 on any fault" },
-	{ "bundle export", cmd_bundle_export, OPT(O_FOR), 1, 1,
-	  "bundle export FILE [--for VECTOR_FILE]",
+	{ "bundle export", cmd_bundle_export, OPT(O_FOR) | OPT(O_FOR_PEER), 1,
+	  1, "bundle export FILE [--for VECTOR_FILE | --for-peer DEVICE_ID]",
 	  "write entries (or those a peer lacks) to a file" },
 	{ "bundle import", cmd_bundle_import, 0, 1, 1, "bundle import FILE",
 	  "verify and import a bundle" },

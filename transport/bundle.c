@@ -3,15 +3,22 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+#include <zstd.h>
 
 #include "codec.h"
 #include "entry.h"
+#include "key.h"
 #include "payload.h"
+#include "receipt.h"
 #include "stream.h"
 #include "vector.h"
 
 static const char bundle_magic[8] = { 'N', 'U', 'S', 'A', 'B', 'N', 'D',
 	'L' };
+static const char bundle_domain[] = "nusa-bundle-2";
 
 /* Entries per durable commit on import. Each batch still succeeds or
  * fails whole (a nested transaction); grouping saves an fsync per batch,
@@ -21,101 +28,433 @@ static const char bundle_magic[8] = { 'N', 'U', 'S', 'A', 'B', 'N', 'D',
  * about 20 MB and most of the speed of larger groups (make bench). */
 #define IMPORT_GROUP 4096
 
-#define TAG_BATCH 'B'
-#define TAG_END	  'E'
+/* Bytes read from or written to the file at a time. */
+#define IO_CHUNK 65536
 
-static int
-put_be(FILE *out, uint64_t v, int bytes)
+#define TAG_BATCH   'B'
+#define TAG_RECEIPT 'R'
+#define TAG_END	    'E'
+
+static void
+hash_init(crypto_generichash_state *h)
 {
-	uint8_t b[8];
-	int i;
+	crypto_generichash_init(h, (const uint8_t *)bundle_domain,
+	    sizeof(bundle_domain) - 1, NUSA_HASH_LEN);
+}
 
-	for (i = bytes - 1; i >= 0; i--) {
-		b[i] = (uint8_t)v;
-		v >>= 8;
-	}
-	return fwrite(b, 1, (size_t)bytes, out) == (size_t)bytes ? 0 : -EIO;
+/* ---- writing ---- */
+
+struct bundle_writer {
+	FILE *f;
+	const struct key *maker;
+	int compression;
+	ZSTD_CCtx *z;
+	uint8_t *zbuf;		/* compressed output, IO_CHUNK bytes */
+	crypto_generichash_state h;
+	uint64_t entries, batches, receipts;
+	uint64_t want_entries, want_batches;
+	int err;
+};
+
+/* Writes stored bytes: to the file, and into the hash. */
+static int
+w_raw(struct bundle_writer *w, const void *p, size_t n)
+{
+	if (n == 0)
+		return 0;
+	crypto_generichash_update(&w->h, p, n);
+	return fwrite(p, 1, n, w->f) == n ? 0 : -EIO;
+}
+
+/* Runs the compressor over n bytes (end: finishing the frame). */
+static int
+w_zstd(struct bundle_writer *w, const void *p, size_t n, ZSTD_EndDirective e)
+{
+	ZSTD_inBuffer in = { p, n, 0 };
+	ZSTD_outBuffer out;
+	size_t left;
+	int rc;
+
+	do {
+		out = (ZSTD_outBuffer){ w->zbuf, IO_CHUNK, 0 };
+		left = ZSTD_compressStream2(w->z, &out, &in, e);
+		if (ZSTD_isError(left))
+			return -EIO;
+		if ((rc = w_raw(w, w->zbuf, out.pos)) != 0)
+			return rc;
+	} while (e == ZSTD_e_end ? left != 0 : in.pos < in.size);
+	return 0;
+}
+
+/* Writes body bytes, compressed as the header says. */
+static int
+w_body(struct bundle_writer *w, const void *p, size_t n)
+{
+	if (w->err)
+		return w->err;
+	w->err = w->compression == BUNDLE_ZSTD ?
+	    w_zstd(w, p, n, ZSTD_e_continue) : w_raw(w, p, n);
+	return w->err;
 }
 
 int
-bundle_put_entry(FILE *out, const uint8_t *body, size_t len, int first)
+bundle_writer_open(struct bundle_writer **out, FILE *f,
+    const uint8_t network[NUSA_KEY_LEN], const struct key *maker,
+    uint64_t created, uint64_t entries, uint64_t batches, int compression)
 {
-	uint8_t buf[4 + ENTRY_BODY_MAX];
-	size_t n = stream_put_entry(buf, body, len, first);
+	struct bundle_writer *w;
+	uint8_t head[BUNDLE_HEAD_LEN], *p = head;
+	int rc;
 
-	if (n == 0)
+	*out = NULL;
+	if (compression != BUNDLE_RAW && compression != BUNDLE_ZSTD)
+		return -EINVAL;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return -ENOMEM;
+	w->f = f;
+	w->maker = maker;
+	w->compression = compression;
+	w->want_entries = entries;
+	w->want_batches = batches;
+	hash_init(&w->h);
+	if (compression == BUNDLE_ZSTD) {
+		if ((w->z = ZSTD_createCCtx()) == NULL ||
+		    (w->zbuf = malloc(IO_CHUNK)) == NULL) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		if (ZSTD_isError(ZSTD_CCtx_setParameter(w->z,
+		    ZSTD_c_compressionLevel, BUNDLE_ZSTD_LEVEL)) ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(w->z,
+		    ZSTD_c_windowLog, BUNDLE_WINDOW_LOG)) ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(w->z,
+		    ZSTD_c_checksumFlag, 1))) {
+			rc = -EINVAL;
+			goto fail;
+		}
+	}
+	memcpy(p, bundle_magic, sizeof(bundle_magic));
+	p += sizeof(bundle_magic);
+	*p++ = BUNDLE_VERSION;
+	*p++ = (uint8_t)compression;
+	memcpy(p, network, NUSA_KEY_LEN);
+	p += NUSA_KEY_LEN;
+	memcpy(p, maker->pk, NUSA_KEY_LEN);
+	p += NUSA_KEY_LEN;
+	codec_be64(p, created);
+	codec_be64(p + 8, entries);
+	codec_be32(p + 16, (uint32_t)batches);
+	if (batches > UINT32_MAX) {
+		rc = -EINVAL;
+		goto fail;
+	}
+	if ((rc = w_raw(w, head, sizeof(head))) != 0)
+		goto fail;
+	*out = w;
+	return 0;
+fail:
+	ZSTD_freeCCtx(w->z);
+	free(w->zbuf);
+	free(w);
+	return rc;
+}
+
+int
+bundle_writer_encoded(struct bundle_writer *w, const uint8_t *data,
+    size_t len, size_t n)
+{
+	uint8_t tag = TAG_BATCH;
+	int rc;
+
+	if ((rc = w_body(w, &tag, 1)) != 0 || (rc = w_body(w, data, len)))
+		return rc;
+	w->entries += n;
+	w->batches++;
+	return 0;
+}
+
+int
+bundle_writer_batch(struct bundle_writer *w, const struct store_batch *b)
+{
+	uint8_t *buf, *p;
+	size_t i, n;
+	int rc;
+
+	if (b->n == 0 || b->n > NUSA_BATCH_MAX)
 		return -NUSA_EMALFORMED;
-	return fwrite(buf, 1, n, out) == n ? 0 : -EIO;
+	if ((buf = malloc(STREAM_BATCH_MAX)) == NULL)
+		return -ENOMEM;
+	codec_be16(buf, (uint16_t)b->n);
+	p = buf + 2;
+	for (i = 0; i < b->n; i++) {
+		if ((n = stream_put_entry(p, b->bodies[i], b->lens[i],
+		    i == 0)) == 0) {
+			free(buf);
+			return -NUSA_EMALFORMED;
+		}
+		p += n;
+	}
+	memcpy(p, b->sig, NUSA_SIG_LEN);
+	p += NUSA_SIG_LEN;
+	rc = bundle_writer_encoded(w, buf, (size_t)(p - buf), b->n);
+	free(buf);
+	return rc;
+}
+
+int
+bundle_writer_receipt(struct bundle_writer *w, const uint8_t *p, size_t len)
+{
+	uint8_t head[5] = { TAG_RECEIPT };
+	int rc;
+
+	if (len > RECEIPT_MAX || w->receipts >= BUNDLE_RECEIPTS_MAX)
+		return -NUSA_ERANGE;
+	codec_be32(head + 1, (uint32_t)len);
+	if ((rc = w_body(w, head, sizeof(head))) != 0 ||
+	    (rc = w_body(w, p, len)) != 0)
+		return rc;
+	w->receipts++;
+	return 0;
+}
+
+int
+bundle_writer_close(struct bundle_writer **wp)
+{
+	struct bundle_writer *w = *wp;
+	uint8_t end[1 + 8 + 4 + 4] = { TAG_END }, h[NUSA_HASH_LEN];
+	uint8_t sig[NUSA_SIG_LEN];
+	int rc;
+
+	*wp = NULL;
+	if (w == NULL)
+		return -EINVAL;
+	codec_be64(end + 1, w->entries);
+	codec_be32(end + 9, (uint32_t)w->batches);
+	codec_be32(end + 13, (uint32_t)w->receipts);
+	if ((rc = w->err) == 0 && (w->entries != w->want_entries ||
+	    w->batches != w->want_batches))
+		rc = -EINVAL;
+	if (rc == 0)
+		rc = w_body(w, end, sizeof(end));
+	if (rc == 0 && w->compression == BUNDLE_ZSTD)
+		rc = w_zstd(w, NULL, 0, ZSTD_e_end);
+	if (rc == 0) {
+		crypto_generichash_final(&w->h, h, sizeof(h));
+		crypto_sign_detached(sig, NULL, h, sizeof(h), w->maker->sk);
+		if (fwrite(sig, 1, sizeof(sig), w->f) != sizeof(sig) ||
+		    fflush(w->f) != 0)
+			rc = -EIO;
+	}
+	ZSTD_freeCCtx(w->z);
+	free(w->zbuf);
+	free(w);
+	return rc;
+}
+
+/* ---- export ---- */
+
+struct carry {
+	struct bundle_writer *w;
+	const uint8_t *maker;
+	uint64_t n;
+	int rc;
+};
+
+/* Carries on the signed receipts of other devices, as many as fit. */
+static int
+carry_receipt(const struct receipt *r, const uint8_t *enc, size_t len,
+    void *ctx)
+{
+	struct carry *c = ctx;
+
+	if (r->via != RECEIPT_BUNDLE ||
+	    memcmp(r->device, c->maker, NUSA_KEY_LEN) == 0)
+		return 0;
+	if (c->n + 1 >= BUNDLE_RECEIPTS_MAX)
+		return 1;
+	if ((c->rc = bundle_writer_receipt(c->w, enc, len)) != 0)
+		return 1;
+	c->n++;
+	return 0;
 }
 
 int
 bundle_export(struct store_txn *t, FILE *out, const struct vector *have,
-    struct bundle_stats *st)
+    const struct key *maker, int compression, struct bundle_stats *st)
 {
+	struct bundle_writer *w = NULL;
 	struct stream *x = NULL;
 	struct stream_batch b;
-	uint8_t net[NUSA_KEY_LEN];
+	struct carry c = { .maker = maker->pk };
+	uint8_t net[NUSA_KEY_LEN], *rbuf = NULL;
+	uint64_t now = (uint64_t)time(NULL);
+	size_t rlen;
 	int rc;
 
 	memset(st, 0, sizeof(*st));
 	if ((rc = store_network(t, net, NULL, 0)) != 0)
 		return rc;
+	/* The header says what the body holds, so that a reader of a cut
+	 * file can tell what it missed: count first, in the same snapshot. */
 	if ((rc = stream_open(&x, t, have, STREAM_FORKS, NUSA_BATCH_MAX,
 	    0)) != 0)
 		return rc;
-	if (fwrite(bundle_magic, 1, sizeof(bundle_magic), out) !=
-	    sizeof(bundle_magic) || fputc(BUNDLE_VERSION, out) == EOF ||
-	    fwrite(net, 1, NUSA_KEY_LEN, out) != NUSA_KEY_LEN) {
-		rc = -EIO;
-		goto out;
-	}
-	while ((rc = stream_next(x, t, &b)) == 1) {
-		if (fputc(TAG_BATCH, out) == EOF ||
-		    fwrite(b.data, 1, b.len, out) != b.len) {
-			rc = -EIO;
-			goto out;
-		}
-	}
+	while ((rc = stream_next(x, t, &b)) == 1)
+		;
 	if (rc < 0)
 		goto out;
 	st->entries = stream_stats(x)->entries;
 	st->batches = stream_stats(x)->batches;
 	st->skipped = stream_stats(x)->skipped;
-	if (fputc(TAG_END, out) == EOF || put_be(out, st->entries, 8) ||
-	    put_be(out, st->batches, 4) || fflush(out) != 0)
-		rc = -EIO;
+	stream_free(&x);
+	if ((rc = bundle_writer_open(&w, out, net, maker, now, st->entries,
+	    st->batches, compression)) != 0)
+		goto out;
+	if ((rc = stream_open(&x, t, have, STREAM_FORKS, NUSA_BATCH_MAX,
+	    0)) != 0)
+		goto out;
+	while ((rc = stream_next(x, t, &b)) == 1)
+		if ((rc = bundle_writer_encoded(w, b.data, b.len, b.n)) != 0)
+			goto out;
+	if (rc < 0)
+		goto out;
+	/* Our own receipt, fresh, then those we keep of others. A box in
+	 * a network of more feeds than a receipt holds sends none. */
+	if ((rbuf = malloc(RECEIPT_MAX)) == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = receipt_make(t, maker, now, rbuf, RECEIPT_MAX, &rlen);
+	if (rc == 0 && (rc = bundle_writer_receipt(w, rbuf, rlen)) != 0)
+		goto out;
+	if (rc != 0 && rc != -NUSA_ERANGE)
+		goto out;
+	c.n = rc == 0;
+	c.w = w;
+	if ((rc = receipt_each(t, carry_receipt, &c)) < 0 ||
+	    (rc = c.rc) != 0)
+		goto out;
+	st->receipts = c.n;
+	rc = bundle_writer_close(&w);
 out:
+	if (w) {
+		w->err = rc;	/* frees it and writes no more */
+		bundle_writer_close(&w);
+	}
+	free(rbuf);
 	stream_free(&x);
 	return rc;
 }
 
+/* ---- reading ---- */
+
 struct bundle_reader {
 	FILE *in;
-	uint8_t network[NUSA_KEY_LEN];
+	uint8_t network[NUSA_KEY_LEN], maker[NUSA_KEY_LEN];
+	uint64_t created, expected, expected_batches;
+	int compression;
+	crypto_generichash_state h;
+	ZSTD_DCtx *z;
+	uint8_t *zin, *zout;	/* IO_CHUNK each */
+	size_t in_len, in_pos, out_len, out_pos;
+	int more;		/* the decompressor may hold more output */
+	int frame_done;
+	int ended;		/* the end marker was read */
 	uint8_t *buf;		/* bodies of the current batch, back to back */
 	size_t cap;
 	const uint8_t *bodies[NUSA_BATCH_MAX];
 	size_t lens[NUSA_BATCH_MAX];
 	uint8_t sig[NUSA_SIG_LEN];
-	uint64_t entries, batches;
+	uint8_t *rbuf;		/* the current receipt, RECEIPT_MAX */
+	size_t rlen;
+	uint64_t entries, batches, receipts;
 };
 
-/* Reads exactly n bytes: 0, or -NUSA_ETRUNCATED at end of file. */
-static int
-read_full(FILE *in, void *p, size_t n)
+/* Reads up to n stored bytes from the file, hashing them. Returns the
+ * count or -EIO. */
+static ssize_t
+r_file(struct bundle_reader *r, void *p, size_t n)
 {
-	if (fread(p, 1, n, in) == n)
-		return 0;
-	return ferror(in) ? -EIO : -NUSA_ETRUNCATED;
+	size_t got = fread(p, 1, n, r->in);
+
+	if (got < n && ferror(r->in))
+		return -EIO;
+	crypto_generichash_update(&r->h, p, got);
+	return (ssize_t)got;
+}
+
+/* Decompresses more into zout. Returns 0, -NUSA_ETRUNCATED,
+ * -NUSA_EMALFORMED or -EIO. */
+static int
+r_inflate(struct bundle_reader *r)
+{
+	ZSTD_inBuffer in;
+	ZSTD_outBuffer out = { r->zout, IO_CHUNK, 0 };
+	ssize_t got;
+	size_t ret;
+
+	if (r->frame_done)
+		return -NUSA_EMALFORMED;	/* the frame ended early */
+	/* The input is not hashed here: r_file() did as it read it, and the
+	 * bytes after the frame are the trailer, hashed by no one. */
+	if (r->in_pos == r->in_len && !r->more) {
+		got = fread(r->zin, 1, IO_CHUNK, r->in);
+		if (got == 0)
+			return ferror(r->in) ? -EIO : -NUSA_ETRUNCATED;
+		r->in_len = (size_t)got;
+		r->in_pos = 0;
+	}
+	in = (ZSTD_inBuffer){ r->zin, r->in_len, r->in_pos };
+	ret = ZSTD_decompressStream(r->z, &out, &in);
+	if (ZSTD_isError(ret))
+		return -NUSA_EMALFORMED;
+	crypto_generichash_update(&r->h, r->zin + r->in_pos,
+	    in.pos - r->in_pos);
+	r->in_pos = in.pos;
+	r->out_len = out.pos;
+	r->out_pos = 0;
+	r->more = out.pos == out.size;
+	if (ret == 0)
+		r->frame_done = 1;
+	return 0;
+}
+
+/* Reads exactly n bytes of the body: 0, or -NUSA_ETRUNCATED at end of
+ * file, or another error. */
+static int
+body_read(struct bundle_reader *r, void *p, size_t n)
+{
+	uint8_t *q = p;
+	size_t k;
+	ssize_t got;
+	int rc;
+
+	if (r->compression == BUNDLE_RAW) {
+		if ((got = r_file(r, p, n)) < 0)
+			return (int)got;
+		return (size_t)got == n ? 0 : -NUSA_ETRUNCATED;
+	}
+	while (n > 0) {
+		if (r->out_pos == r->out_len && (rc = r_inflate(r)) != 0)
+			return rc;
+		k = r->out_len - r->out_pos;
+		if (k > n)
+			k = n;
+		memcpy(q, r->zout + r->out_pos, k);
+		r->out_pos += k;
+		q += k;
+		n -= k;
+	}
+	return 0;
 }
 
 static int
-read_be(FILE *in, uint64_t *v, int bytes)
+body_be(struct bundle_reader *r, uint64_t *v, int bytes)
 {
 	uint8_t b[8];
 	int i, rc;
 
-	if ((rc = read_full(in, b, (size_t)bytes)) != 0)
+	if ((rc = body_read(r, b, (size_t)bytes)) != 0)
 		return rc;
 	*v = 0;
 	for (i = 0; i < bytes; i++)
@@ -127,25 +466,50 @@ int
 bundle_reader_open(struct bundle_reader **out, FILE *in)
 {
 	struct bundle_reader *r;
-	uint8_t head[sizeof(bundle_magic) + 1];
-	int rc;
+	uint8_t head[BUNDLE_HEAD_LEN], *p = head + sizeof(bundle_magic);
+	size_t got;
 
 	*out = NULL;
-	if ((rc = read_full(in, head, sizeof(head))) != 0)
-		return rc == -NUSA_ETRUNCATED ? -NUSA_EMALFORMED : rc;
-	if (memcmp(head, bundle_magic, sizeof(bundle_magic)) != 0)
+	got = fread(head, 1, sizeof(head), in);
+	if (got < sizeof(head) && ferror(in))
+		return -EIO;
+	if (got < sizeof(bundle_magic) + 1 ||
+	    memcmp(head, bundle_magic, sizeof(bundle_magic)) != 0)
 		return -NUSA_EMALFORMED;
-	if (head[sizeof(bundle_magic)] != BUNDLE_VERSION)
+	if (p[0] != BUNDLE_VERSION)
 		return -NUSA_EVERSION;
+	if (got < sizeof(head) || (p[1] != BUNDLE_RAW && p[1] != BUNDLE_ZSTD))
+		return -NUSA_EMALFORMED;
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return -ENOMEM;
 	r->in = in;
-	if ((rc = read_full(in, r->network, NUSA_KEY_LEN)) != 0) {
-		free(r);
-		return rc == -NUSA_ETRUNCATED ? -NUSA_EMALFORMED : rc;
+	r->compression = p[1];
+	p += 2;
+	memcpy(r->network, p, NUSA_KEY_LEN);
+	memcpy(r->maker, p + NUSA_KEY_LEN, NUSA_KEY_LEN);
+	p += 2 * NUSA_KEY_LEN;
+	r->created = codec_rd64(p);
+	r->expected = codec_rd64(p + 8);
+	r->expected_batches = codec_rd32(p + 16);
+	hash_init(&r->h);
+	crypto_generichash_update(&r->h, head, sizeof(head));
+	if ((r->rbuf = malloc(RECEIPT_MAX)) == NULL)
+		goto nomem;
+	if (r->compression == BUNDLE_ZSTD) {
+		/* The window bounds what decompression holds: a frame that
+		 * asks for more is refused, not allocated. */
+		if ((r->z = ZSTD_createDCtx()) == NULL ||
+		    (r->zin = malloc(IO_CHUNK)) == NULL ||
+		    (r->zout = malloc(IO_CHUNK)) == NULL ||
+		    ZSTD_isError(ZSTD_DCtx_setParameter(r->z,
+		    ZSTD_d_windowLogMax, BUNDLE_WINDOW_LOG)))
+			goto nomem;
 	}
 	*out = r;
 	return 0;
+nomem:
+	bundle_reader_free(&r);
+	return -ENOMEM;
 }
 
 const uint8_t *
@@ -154,34 +518,90 @@ bundle_reader_network(const struct bundle_reader *r)
 	return r->network;
 }
 
-int
-bundle_reader_next(struct bundle_reader *r, struct store_batch *b)
+const uint8_t *
+bundle_reader_maker(const struct bundle_reader *r)
 {
-	uint64_t count, len, total = 0, entries, batches;
+	return r->maker;
+}
+
+uint64_t
+bundle_reader_created(const struct bundle_reader *r)
+{
+	return r->created;
+}
+
+uint64_t
+bundle_reader_expected(const struct bundle_reader *r)
+{
+	return r->expected;
+}
+
+void
+bundle_reader_receipt(const struct bundle_reader *r, const uint8_t **p,
+    size_t *len)
+{
+	*p = r->rbuf;
+	*len = r->rlen;
+}
+
+size_t
+bundle_reader_memory(const struct bundle_reader *r)
+{
+	return sizeof(*r) + r->cap + RECEIPT_MAX +
+	    (r->z ? 2 * IO_CHUNK + ZSTD_sizeof_DCtx(r->z) : 0);
+}
+
+/* After the end marker: the body must end there, then the trailer, then
+ * the file. Returns 0 if the maker signed it all, -NUSA_EBADSIG if not. */
+static int
+read_trailer(struct bundle_reader *r)
+{
+	uint8_t sig[NUSA_SIG_LEN + 1], h[NUSA_HASH_LEN];
+	size_t have = 0, k;
+	int rc;
+
+	if (r->compression == BUNDLE_ZSTD) {
+		/* Drain the frame: nothing may follow the end marker. */
+		while (r->out_pos == r->out_len && !r->frame_done)
+			if ((rc = r_inflate(r)) != 0)
+				return rc;
+		if (r->out_pos != r->out_len)
+			return -NUSA_EMALFORMED;
+		k = r->in_len - r->in_pos;
+		if (k > sizeof(sig))
+			return -NUSA_EMALFORMED;
+		memcpy(sig, r->zin + r->in_pos, k);
+		have = k;
+	}
+	crypto_generichash_final(&r->h, h, sizeof(h));
+	have += fread(sig + have, 1, sizeof(sig) - have, r->in);
+	if (ferror(r->in))
+		return -EIO;
+	if (have < NUSA_SIG_LEN)
+		return -NUSA_ETRUNCATED;
+	if (have > NUSA_SIG_LEN || fgetc(r->in) != EOF)
+		return -NUSA_EMALFORMED;
+	if (crypto_sign_verify_detached(sig, h, sizeof(h), r->maker) != 0)
+		return -NUSA_EBADSIG;
+	return 0;
+}
+
+static int
+read_batch(struct bundle_reader *r, struct store_batch *b)
+{
+	uint64_t count, len, total = 0;
 	uint8_t *nb;
 	size_t i, off = 0, prev = 0, skip;
-	int tag, rc;
+	int rc;
 
-	tag = fgetc(r->in);
-	if (tag == EOF)
-		return ferror(r->in) ? -EIO : -NUSA_ETRUNCATED;
-	if (tag == TAG_END) {
-		if ((rc = read_be(r->in, &entries, 8)) != 0 ||
-		    (rc = read_be(r->in, &batches, 4)) != 0)
-			return rc;
-		if (entries != r->entries || batches != r->batches ||
-		    fgetc(r->in) != EOF)
-			return -NUSA_EMALFORMED;
-		return 0;
-	}
-	if (tag != TAG_BATCH)
-		return -NUSA_EMALFORMED;
-	if ((rc = read_be(r->in, &count, 2)) != 0)
+	if (r->receipts)
+		return -NUSA_EMALFORMED;	/* batches come first */
+	if ((rc = body_be(r, &count, 2)) != 0)
 		return rc;
 	if (count == 0 || count > NUSA_BATCH_MAX)
 		return -NUSA_EMALFORMED;
 	for (i = 0; i < count; i++) {
-		if ((rc = read_be(r->in, &len, 4)) != 0)
+		if ((rc = body_be(r, &len, 4)) != 0)
 			return rc;
 		/* After the first, entries come without what the chain
 		 * implies; restore it so the body verifies as sent. */
@@ -201,7 +621,7 @@ bundle_reader_next(struct bundle_reader *r, struct store_batch *b)
 			r->buf = nb;
 			r->cap = cap;
 		}
-		if ((rc = read_full(r->in, r->buf + off + skip, len)) != 0)
+		if ((rc = body_read(r, r->buf + off + skip, len)) != 0)
 			return rc;
 		if (i) {
 			memmove(r->buf + off, r->buf + off + skip,
@@ -215,15 +635,57 @@ bundle_reader_next(struct bundle_reader *r, struct store_batch *b)
 	}
 	for (i = 0, off = 0; i < count; off += r->lens[i], i++)
 		r->bodies[i] = r->buf + off;
-	if ((rc = read_full(r->in, r->sig, NUSA_SIG_LEN)) != 0)
+	if ((rc = body_read(r, r->sig, NUSA_SIG_LEN)) != 0)
 		return rc;
 	r->entries += count;
 	r->batches++;
+	if (r->entries > r->expected || r->batches > r->expected_batches)
+		return -NUSA_EMALFORMED;
 	b->bodies = r->bodies;
 	b->lens = r->lens;
 	b->n = count;
 	b->sig = r->sig;
-	return 1;
+	return BUNDLE_BATCH;
+}
+
+int
+bundle_reader_next(struct bundle_reader *r, struct store_batch *b)
+{
+	uint64_t entries, batches, receipts, len;
+	uint8_t tag;
+	int rc;
+
+	if (r->ended)
+		return -EINVAL;
+	if ((rc = body_read(r, &tag, 1)) != 0)
+		return rc;
+	switch (tag) {
+	case TAG_BATCH:
+		return read_batch(r, b);
+	case TAG_RECEIPT:
+		if ((rc = body_be(r, &len, 4)) != 0)
+			return rc;
+		if (len > RECEIPT_MAX || r->receipts >= BUNDLE_RECEIPTS_MAX)
+			return -NUSA_EMALFORMED;
+		if ((rc = body_read(r, r->rbuf, len)) != 0)
+			return rc;
+		r->rlen = len;
+		r->receipts++;
+		return BUNDLE_RECEIPT;
+	case TAG_END:
+		if ((rc = body_be(r, &entries, 8)) != 0 ||
+		    (rc = body_be(r, &batches, 4)) != 0 ||
+		    (rc = body_be(r, &receipts, 4)) != 0)
+			return rc;
+		if (entries != r->entries || batches != r->batches ||
+		    receipts != r->receipts || entries != r->expected ||
+		    batches != r->expected_batches)
+			return -NUSA_EMALFORMED;
+		r->ended = 1;
+		return read_trailer(r);
+	default:
+		return -NUSA_EMALFORMED;
+	}
 }
 
 void
@@ -231,10 +693,16 @@ bundle_reader_free(struct bundle_reader **r)
 {
 	if (r == NULL || *r == NULL)
 		return;
+	ZSTD_freeDCtx((*r)->z);
+	free((*r)->zin);
+	free((*r)->zout);
+	free((*r)->rbuf);
 	free((*r)->buf);
 	free(*r);
 	*r = NULL;
 }
+
+/* ---- import ---- */
 
 /* Refusals that concern one feed only, and what this box knows of its
  * author: not enrolled here (yet), a role that may not write this, a
@@ -246,8 +714,40 @@ feed_refusal(int rc)
 	    rc == -NUSA_EGAP;
 }
 
+/* Records self's receipt of what s holds now. */
+static int
+own_receipt(struct store *s, const struct key *self)
+{
+	struct store_txn *t;
+	uint8_t *buf;
+	size_t len;
+	int rc;
+
+	if ((buf = malloc(RECEIPT_MAX)) == NULL)
+		return -ENOMEM;
+	if ((rc = store_begin(s, &t, STORE_WRITE)) == 0) {
+		rc = receipt_make(t, self, (uint64_t)time(NULL), buf,
+		    RECEIPT_MAX, &len);
+		if (rc == 0)
+			rc = receipt_put(t, buf, len, (uint64_t)time(NULL),
+			    NULL);
+		/* Not enrolled (a relay that only carries) or too many
+		 * feeds: no receipt, and nothing wrong with the import. */
+		if (rc == -NUSA_EUNENROLLED || rc == -NUSA_ERANGE) {
+			store_abort(t);
+			rc = 0;
+		} else if (rc == 0) {
+			rc = store_commit(t);
+		} else {
+			store_abort(t);
+		}
+	}
+	free(buf);
+	return rc;
+}
+
 int
-bundle_import(struct store *s, FILE *in, const uint8_t self[NUSA_KEY_LEN],
+bundle_import(struct store *s, FILE *in, const struct key *self,
     struct bundle_stats *st, struct bundle_fault *where)
 {
 	struct bundle_reader *r = NULL;
@@ -257,13 +757,16 @@ bundle_import(struct store *s, FILE *in, const uint8_t self[NUSA_KEY_LEN],
 	struct store_device d;
 	struct bundle_fault first = { 0 };
 	uint8_t net[NUSA_KEY_LEN];
+	const uint8_t *rp;
 	uint64_t committed = 0;
-	int rc, crc, joining = 0, refused = 0;
+	size_t rlen;
+	int rc, crc, joining = 0, refused = 0, kept;
 
 	memset(st, 0, sizeof(*st));
 	memset(where, 0, sizeof(*where));
 	if ((rc = bundle_reader_open(&r, in)) != 0)
 		return rc;
+	st->expected = bundle_reader_expected(r);
 	if ((rc = store_begin(s, &t, STORE_WRITE)) != 0)
 		goto out;
 	if (store_network(t, net, NULL, 0) == -NUSA_ENONET) {
@@ -282,6 +785,27 @@ bundle_import(struct store *s, FILE *in, const uint8_t self[NUSA_KEY_LEN],
 			break;
 		if (t == NULL && (rc = store_begin(s, &t, STORE_WRITE)) != 0)
 			break;
+		if (rc == BUNDLE_RECEIPT) {
+			/* A receipt stands on its own device's signature. */
+			bundle_reader_receipt(r, &rp, &rlen);
+			/* Ours we make ourselves (below), whatever a copy of
+			 * this box's key may have said. */
+			if (rlen > RECEIPT_HEAD_LEN && memcmp(rp + 1 +
+			    NUSA_KEY_LEN, self->pk, NUSA_KEY_LEN) == 0)
+				continue;
+			rc = receipt_put(t, rp, rlen, (uint64_t)time(NULL),
+			    &kept);
+			if (rc != 0 && rc != -NUSA_EBADSIG &&
+			    rc != -NUSA_EMALFORMED && rc != -NUSA_EVERSION &&
+			    rc != -NUSA_ENETWORK && rc != -NUSA_EUNENROLLED)
+				break;
+			if (rc == 0)
+				st->receipts += (uint64_t)kept;
+			else
+				st->receipts_bad++;
+			rc = 0;
+			continue;
+		}
 		if ((rc = store_begin_nested(t, &child)) != 0)
 			break;
 		if ((rc = store_ingest(child, &b, &is)) != 0) {
@@ -313,7 +837,7 @@ bundle_import(struct store *s, FILE *in, const uint8_t self[NUSA_KEY_LEN],
 		/* A joining box keeps all in one transaction only until the
 		 * bundle has enrolled it (admins' feeds come first); from
 		 * then on it commits in groups like any member. */
-		if (joining && store_device(t, self, &d) == 0 &&
+		if (joining && store_device(t, self->pk, &d) == 0 &&
 		    d.role != ROLE_NONE)
 			joining = 0;
 		if (!joining && st->entries - committed >= IMPORT_GROUP) {
@@ -324,14 +848,25 @@ bundle_import(struct store *s, FILE *in, const uint8_t self[NUSA_KEY_LEN],
 				break;
 		}
 	}
+	if (rc == -NUSA_EBADSIG && where->batch > st->batches)
+		where->maker = 1;	/* from the trailer, not a batch */
+	if (rc == 0 && t == NULL && (rc = store_begin(s, &t,
+	    STORE_WRITE)) != 0)
+		goto out;
+	if (rc == 0 && (store_device(t, bundle_reader_maker(r), &d) != 0 ||
+	    d.role == ROLE_NONE)) {
+		rc = -NUSA_EUNENROLLED;
+		where->maker = 1;
+	}
 	if (rc == 0 && refused) {
 		rc = refused;
 		*where = first;
 	}
 	if (joining) {
 		/* Never enrolled: keep nothing, not even the network. */
-		if (rc == 0 || rc == refused)
+		if (rc == 0 || rc == refused || where->maker)
 			rc = -NUSA_EUNENROLLED;
+		where->maker = 0;
 	} else if (t) {
 		/* The batches before a bad one or a cut-off end stay. */
 		crc = store_commit(t);
@@ -339,6 +874,8 @@ bundle_import(struct store *s, FILE *in, const uint8_t self[NUSA_KEY_LEN],
 		if (rc == 0)
 			rc = crc;
 	}
+	if (!joining && (crc = own_receipt(s, self)) != 0 && rc == 0)
+		rc = crc;
 out:
 	store_abort(t);
 	bundle_reader_free(&r);

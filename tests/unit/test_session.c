@@ -280,7 +280,7 @@ assert_synced(struct pair *p)
 
 /* Bundles move stores into place, as test_bundle.c does. */
 static void
-sync_to(struct store *from, struct store *to, const uint8_t *self)
+sync_to(struct store *from, struct store *to, const struct key *self)
 {
 	struct bundle_stats st;
 	struct bundle_fault where;
@@ -291,7 +291,8 @@ sync_to(struct store *from, struct store *to, const uint8_t *self)
 
 	assert_non_null(f = open_memstream(&buf, &len));
 	assert_int_equal(store_begin(from, &t, STORE_READ), 0);
-	assert_int_equal(bundle_export(t, f, NULL, &st), 0);
+	/* Signed by the importer: a member of the network. */
+	assert_int_equal(bundle_export(t, f, NULL, self, BUNDLE_RAW, &st), 0);
 	store_abort(t);
 	assert_int_equal(fclose(f), 0);
 	assert_non_null(f = fmemopen(buf, len, "r"));
@@ -394,7 +395,7 @@ box_copy(struct net *n, const char *name)
 {
 	struct store *s = testutil_store(n->dir, name, NULL);
 
-	sync_to(n->office, s, n->clerk->pk);
+	sync_to(n->office, s, n->clerk);
 	tf_same_digest(n->office, s);
 	return s;
 }
@@ -1161,8 +1162,8 @@ test_forked_feed(void **state)
 	rb = testutil_reopen(n->dir, "restored");
 	post(cb, n->clerk, "s1", 11, 2);
 	post(rb, n->clerk, "s1", 21, 2);
-	sync_to(cb, n->office, n->root->pk);
-	sync_to(rb, n->office, n->root->pk);
+	sync_to(cb, n->office, n->root);
+	sync_to(rb, n->office, n->root);
 	assert_int_equal(tf_balance(n->office, "s1"), 255000 + 23 + 43);
 
 	pair_new(&p, rb, n->office, 2, 2, 2);

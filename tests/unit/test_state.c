@@ -660,7 +660,7 @@ note_overdraft(const struct state_overdraft *o, void *ctx)
 }
 
 static void
-sync_bundle(struct store *from, struct store *to, const uint8_t *self)
+sync_bundle(struct store *from, struct store *to, const struct key *self)
 {
 	struct bundle_stats st;
 	struct bundle_fault where;
@@ -672,7 +672,8 @@ sync_bundle(struct store *from, struct store *to, const uint8_t *self)
 	f = open_memstream(&buf, &len);
 	assert_non_null(f);
 	assert_int_equal(store_begin(from, &t, STORE_READ), 0);
-	assert_int_equal(bundle_export(t, f, NULL, &st), 0);
+	/* Signed by the importer: a member of the network. */
+	assert_int_equal(bundle_export(t, f, NULL, self, BUNDLE_RAW, &st), 0);
 	store_abort(t);
 	assert_int_equal(fclose(f), 0);
 	f = fmemopen(buf, len, "r");
@@ -729,7 +730,7 @@ test_overdraft(void **state)
 	    NULL, 20240301, NULL), 0);
 	assert_int_equal(store_commit(t), 0);
 	field = testutil_store(w->dir, "field", NULL);
-	sync_bundle(office, field, clerk->pk);
+	sync_bundle(office, field, clerk);
 	assert_int_equal(tf_balance(field, "s1"), 1000);
 
 	/* Offline, each box lets a withdrawal of most of it through. */
@@ -747,8 +748,8 @@ test_overdraft(void **state)
 	overdrafts_of(office, &o0);
 	assert_int_equal(o0.n, 0);
 
-	sync_bundle(field, office, root->pk);
-	sync_bundle(office, field, clerk->pk);
+	sync_bundle(field, office, root);
+	sync_bundle(office, field, clerk);
 	assert_int_equal(tf_balance(office, "s1"), -500);
 	assert_int_equal(tf_balance(field, "s1"), -500);
 	assert_int_equal(tf_balance(field, "s2"), 0);
@@ -817,7 +818,7 @@ test_double_reversal(void **state)
 	    NULL, 20240301, dep), 0);
 	assert_int_equal(store_commit(t), 0);
 	field = testutil_store(w->dir, "field", NULL);
-	sync_bundle(office, field, clerk->pk);
+	sync_bundle(office, field, clerk);
 
 	assert_int_equal(store_begin(office, &t, STORE_WRITE), 0);
 	assert_int_equal(ledger_reverse(t, root, dep, "salah", 20240302, r1),
@@ -831,8 +832,8 @@ test_double_reversal(void **state)
 	double_reversals_of(office, &o0);
 	assert_int_equal(o0.n, 0);
 
-	sync_bundle(field, office, root->pk);
-	sync_bundle(office, field, clerk->pk);
+	sync_bundle(field, office, root);
+	sync_bundle(office, field, clerk);
 	assert_int_equal(tf_balance(office, "s1"), 700);
 	double_reversals_of(office, &o0);
 	double_reversals_of(field, &o1);
