@@ -21,6 +21,7 @@
 #include "outfile.h"
 #include "payload.h"
 #include "proto.h"
+#include "receipt.h"
 #include "replica.h"
 #include "session.h"
 #include "store.h"
@@ -1043,6 +1044,30 @@ peers_save(struct nusad *d)
 		log_warn(&d->log, "%s: %s", d->peers_path, nusa_strerror(rc));
 }
 
+/* A synced peer's vector is its receipt (receipt.h): what it has, as
+ * CURVE authenticated it. Kept in the store, so that nusactl status and
+ * bundle export --for-peer know it without nusad. */
+static void
+peer_receipt(struct nusad *d, const uint8_t *id, size_t net,
+    const struct session *s)
+{
+	char hex[2 * NUSA_KEY_LEN + 1];
+	struct store_txn *t;
+	int rc;
+
+	if ((rc = store_begin(d->nets[net].store, &t, STORE_WRITE)) == 0) {
+		rc = receipt_put_sync(t, id, session_have(s),
+		    (uint64_t)time(NULL));
+		if (rc == 0)
+			rc = store_commit(t);
+		else
+			store_abort(t);
+	}
+	if (rc)
+		log_warn(&d->log, "receipt of %.16s: %s",
+		    nusa_hex(hex, id, NUSA_KEY_LEN), nusa_strerror(rc));
+}
+
 /* Notes the syncs of live sessions and saves the records if a sync
  * happened: a box that sits idle writes nothing to its SD card. */
 static void
@@ -1063,6 +1088,7 @@ peers_tick(struct nusad *d)
 			continue;
 		p->last_synced = session_stats(s)->synced;
 		d->peers_dirty = 1;
+		peer_receipt(d, id, net, s);
 	}
 	if (d->peers_dirty && d->peers_path[0]) {
 		peers_save(d);

@@ -864,6 +864,12 @@ session_peer_error(const struct session *s)
 	return s->peer_error;
 }
 
+const struct vector *
+session_have(const struct session *s)
+{
+	return s->have;
+}
+
 struct lag {
 	const struct vector *have;
 	uint64_t ahead;

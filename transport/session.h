@@ -109,6 +109,10 @@ int session_peer_error(const struct session *s);
 uint64_t session_peer_seq(const struct session *s,
     const uint8_t author[NUSA_KEY_LEN]);
 
+/* What the peer holds, as far as this session knows: its vector, with
+ * what it acknowledged since. Valid until the next call on s. */
+const struct vector *session_have(const struct session *s);
+
 /* Entries we hold that the peer lacks, and that the peer holds and we
  * lack, as far as this session knows. */
 int session_lag(struct session *s, uint64_t *ahead, uint64_t *behind);
