@@ -781,8 +781,12 @@ bundle_import(struct store *s, FILE *in, const struct key *self,
 	for (;;) {
 		where->batch = st->batches + 1;
 		where->entry = st->entries + 1;
-		if ((rc = bundle_reader_next(r, &b)) <= 0)
+		if ((rc = bundle_reader_next(r, &b)) <= 0) {
+			/* The reader checks one signature: the maker's. */
+			if (rc == -NUSA_EBADSIG)
+				where->maker = 1;
 			break;
+		}
 		if (t == NULL && (rc = store_begin(s, &t, STORE_WRITE)) != 0)
 			break;
 		if (rc == BUNDLE_RECEIPT) {
@@ -848,8 +852,6 @@ bundle_import(struct store *s, FILE *in, const struct key *self,
 				break;
 		}
 	}
-	if (rc == -NUSA_EBADSIG && where->batch > st->batches)
-		where->maker = 1;	/* from the trailer, not a batch */
 	if (rc == 0 && t == NULL && (rc = store_begin(s, &t,
 	    STORE_WRITE)) != 0)
 		goto out;

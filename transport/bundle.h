@@ -34,7 +34,7 @@
 #define BUNDLE_HEAD_LEN	    (8 + 1 + 1 + 2 * NUSA_KEY_LEN + 8 + 8 + 4)
 #define BUNDLE_WINDOW_LOG   22	/* 4 MiB: what a reader may need */
 #define BUNDLE_RECEIPTS_MAX 256 /* receipts in one bundle */
-#define BUNDLE_ZSTD_LEVEL   3
+#define BUNDLE_ZSTD_LEVEL   9
 
 enum bundle_compression {
 	BUNDLE_RAW = 0,		/* for tests and fuzz seeds */

@@ -34,8 +34,9 @@ mem_free(struct mem *m)
 
 /* Exports s for vector have (NULL: everything) into m. */
 static void
-export_mem(struct store *s, const struct vector *have, struct mem *m,
-    struct bundle_stats *st)
+export_mem(struct store *s, const struct key *maker,
+    const struct vector *have, struct mem *m, struct bundle_stats *st,
+    int compression)
 {
 	struct bundle_stats dummy;
 	struct store_txn *t;
@@ -46,7 +47,8 @@ export_mem(struct store *s, const struct vector *have, struct mem *m,
 	f = open_memstream(&m->buf, &m->len);
 	assert_non_null(f);
 	assert_int_equal(store_begin(s, &t, STORE_READ), 0);
-	assert_int_equal(bundle_export(t, f, have, st ? st : &dummy), 0);
+	assert_int_equal(bundle_export(t, f, have, maker, compression,
+	    st ? st : &dummy), 0);
 	store_abort(t);
 	assert_int_equal(fclose(f), 0);
 }
@@ -54,7 +56,8 @@ export_mem(struct store *s, const struct vector *have, struct mem *m,
 /* Imports the first len bytes of buf into s as self. */
 static int
 import_mem(struct store *s, const void *buf, size_t len,
-    const uint8_t *self, struct bundle_stats *st, struct bundle_fault *where)
+    const struct key *self, struct bundle_stats *st,
+    struct bundle_fault *where)
 {
 	struct bundle_stats dummy;
 	struct bundle_fault wdummy;
@@ -71,11 +74,12 @@ import_mem(struct store *s, const void *buf, size_t len,
 }
 
 static void
-sync_to(struct store *from, struct store *to, const uint8_t *self)
+sync_to(struct store *from, struct store *to, const struct key *self)
 {
 	struct mem m;
 
-	export_mem(from, NULL, &m, NULL);
+	/* Signed by the importer: a member of the network. */
+	export_mem(from, self, NULL, &m, NULL, BUNDLE_ZSTD);
 	assert_int_equal(import_mem(to, m.buf, m.len, self, NULL, NULL), 0);
 	mem_free(&m);
 }
@@ -136,13 +140,14 @@ static void
 parse(const struct mem *m, struct layout *l)
 {
 	const uint8_t *p = (const uint8_t *)m->buf;
-	size_t off = 8 + 1 + NUSA_KEY_LEN, i;
+	size_t off = BUNDLE_HEAD_LEN, i;
 
 	l->nb = 0;
 	l->b = calloc(16, sizeof(*l->b));
 	assert_non_null(l->b);
 	assert_memory_equal(p, "NUSABNDL", 8);
 	assert_int_equal(p[8], BUNDLE_VERSION);
+	assert_int_equal(p[9], BUNDLE_RAW);
 	while (p[off] == 'B') {
 		assert_true(l->nb < 16);
 		l->b[l->nb].count = (size_t)be(p + off + 1, 2);
@@ -156,9 +161,11 @@ parse(const struct mem *m, struct layout *l)
 		off += NUSA_SIG_LEN;
 		l->nb++;
 	}
+	while (p[off] == 'R')
+		off += 5 + (size_t)be(p + off + 1, 4);
 	assert_int_equal(p[off], 'E');
 	l->end = off;
-	assert_int_equal(off + 1 + 8 + 4, m->len);
+	assert_int_equal(off + 1 + 8 + 4 + 4 + NUSA_SIG_LEN, m->len);
 }
 
 /* An office box with the root key: an enrolled clerk and admin, members,
@@ -234,13 +241,13 @@ test_join_by_bundle(void **state)
 	struct mem m;
 	size_t count = tf_count(n->office);
 
-	export_mem(n->office, NULL, &m, &st);
+	export_mem(n->office, n->root, NULL, &m, &st, BUNDLE_RAW);
 	assert_int_equal(st.entries, count);
 	assert_int_equal(st.skipped, 0);
 	box = testutil_store(n->dir, "box", NULL);
 
 	/* A bundle that does not enrol this box leaves it as it was. */
-	assert_int_equal(import_mem(box, m.buf, m.len, n->stranger->pk, &st,
+	assert_int_equal(import_mem(box, m.buf, m.len, n->stranger, &st,
 	    &where), -NUSA_EUNENROLLED);
 	assert_int_equal(store_begin(box, &t, STORE_READ), 0);
 	assert_int_equal(store_network(t, id, name, sizeof(name)),
@@ -248,7 +255,7 @@ test_join_by_bundle(void **state)
 	assert_int_equal(store_count(t), 0);
 	store_abort(t);
 
-	assert_int_equal(import_mem(box, m.buf, m.len, n->clerk->pk, &st,
+	assert_int_equal(import_mem(box, m.buf, m.len, n->clerk, &st,
 	    &where), 0);
 	assert_int_equal(st.entries, count);
 	assert_int_equal(st.added, count);
@@ -265,7 +272,7 @@ test_join_by_bundle(void **state)
 	tf_verify_clean(box);
 
 	/* Again: nothing new. */
-	assert_int_equal(import_mem(box, m.buf, m.len, n->clerk->pk, &st,
+	assert_int_equal(import_mem(box, m.buf, m.len, n->clerk, &st,
 	    &where), 0);
 	assert_int_equal(st.added, 0);
 	assert_int_equal(st.duplicates, count);
@@ -286,7 +293,7 @@ test_export_for_vector(void **state)
 	int i;
 
 	box = testutil_store(n->dir, "box", NULL);
-	sync_to(n->office, box, n->clerk->pk);
+	sync_to(n->office, box, n->clerk);
 
 	/* The office goes on; the box writes too. */
 	assert_int_equal(store_begin(n->office, &t, STORE_WRITE), 0);
@@ -300,10 +307,10 @@ test_export_for_vector(void **state)
 	assert_int_equal(store_commit(t), 0);
 
 	have = vector_of(box);
-	export_mem(n->office, have, &m, &st);
+	export_mem(n->office, n->root, have, &m, &st, BUNDLE_RAW);
 	assert_int_equal(st.entries, 5);
 	assert_int_equal(st.batches, 1);
-	assert_int_equal(import_mem(box, m.buf, m.len, n->clerk->pk, &st,
+	assert_int_equal(import_mem(box, m.buf, m.len, n->clerk, &st,
 	    NULL), 0);
 	assert_int_equal(st.added, 5);
 	assert_int_equal(st.duplicates, 0);
@@ -313,9 +320,9 @@ test_export_for_vector(void **state)
 
 	/* And back: the office lacks only the clerk's entry. */
 	have = vector_of(n->office);
-	export_mem(box, have, &m, &st);
+	export_mem(box, n->clerk, have, &m, &st, BUNDLE_RAW);
 	assert_int_equal(st.entries, 1);
-	assert_int_equal(import_mem(n->office, m.buf, m.len, n->root->pk, &st,
+	assert_int_equal(import_mem(n->office, m.buf, m.len, n->root, &st,
 	    NULL), 0);
 	assert_int_equal(st.added, 1);
 	tf_same_digest(n->office, box);
@@ -324,10 +331,10 @@ test_export_for_vector(void **state)
 
 	/* In step: an empty bundle, which imports cleanly. */
 	have = vector_of(box);
-	export_mem(n->office, have, &m, &st);
+	export_mem(n->office, n->root, have, &m, &st, BUNDLE_RAW);
 	assert_int_equal(st.entries, 0);
 	assert_int_equal(st.batches, 0);
-	assert_int_equal(import_mem(box, m.buf, m.len, n->clerk->pk, &st,
+	assert_int_equal(import_mem(box, m.buf, m.len, n->clerk, &st,
 	    NULL), 0);
 	mem_free(&m);
 	vector_free(&have);
@@ -347,7 +354,7 @@ rc_is_rejection(int rc)
 
 static void
 flip_and_check(struct store *s, struct mem *m, size_t off, size_t batch,
-    const uint8_t *self, size_t count_before, const uint8_t *digest)
+    const struct key *self, size_t count_before, const uint8_t *digest)
 {
 	uint8_t d[NUSA_HASH_LEN];
 	struct bundle_fault where;
@@ -379,7 +386,7 @@ test_flipped_byte(void **state)
 
 	/* Two batches: the root's feed, then the clerk's. */
 	clerkbox = testutil_store(n->dir, "clerk", NULL);
-	sync_to(n->office, clerkbox, n->clerk->pk);
+	sync_to(n->office, clerkbox, n->clerk);
 	assert_int_equal(store_begin(clerkbox, &t, STORE_WRITE), 0);
 	assert_int_equal(ledger_member_add(t, n->clerk, "m3", "Wayan", NULL),
 	    0);
@@ -388,7 +395,7 @@ test_flipped_byte(void **state)
 	assert_int_equal(ledger_post(t, n->clerk, POST_WITHDRAW, "s1", NULL,
 	    1000, NULL, 20240306, NULL), 0);
 	assert_int_equal(store_commit(t), 0);
-	export_mem(clerkbox, NULL, &m, NULL);
+	export_mem(clerkbox, n->clerk, NULL, &m, NULL, BUNDLE_RAW);
 	parse(&m, &l);
 	assert_int_equal(l.nb, 2);
 	assert_int_equal(l.b[1].count, 3);
@@ -402,7 +409,7 @@ test_flipped_byte(void **state)
 		struct bundle_fault where;
 
 		assert_int_equal(import_mem(t1, head.buf, head.len,
-		    n->root->pk, NULL, &where), -NUSA_ETRUNCATED);
+		    n->root, NULL, &where), -NUSA_ETRUNCATED);
 		assert_int_equal(where.batch, 2);
 	}
 	tf_digest(t1, d1);
@@ -412,9 +419,9 @@ test_flipped_byte(void **state)
 	for (i = 0; i < l.b[1].count; i++)
 		for (j = 0; j < l.b[1].len[i]; j++)
 			flip_and_check(t1, &m, l.b[1].body[i] + j, 1,
-			    n->root->pk, tf_count(n->office), d1);
+			    n->root, tf_count(n->office), d1);
 	for (j = 0; j < NUSA_SIG_LEN; j++)
-		flip_and_check(t1, &m, l.b[1].sig + j, 1, n->root->pk,
+		flip_and_check(t1, &m, l.b[1].sig + j, 1, n->root,
 		    tf_count(n->office), d1);
 
 	/* Batch 1, sampled, into a fresh store of the network. */
@@ -427,10 +434,10 @@ test_flipped_byte(void **state)
 		for (i = 0; i < l.b[0].count; i++)
 			for (j = i % 5; j < l.b[0].len[i]; j += 5)
 				flip_and_check(fresh, &m, l.b[0].body[i] + j,
-				    0, n->root->pk, 0, d0);
+				    0, n->root, 0, d0);
 		for (j = 0; j < NUSA_SIG_LEN; j += 3)
 			flip_and_check(fresh, &m, l.b[0].sig + j, 0,
-			    n->root->pk, 0, d0);
+			    n->root, 0, d0);
 	}
 
 	/* A box joining by a bundle broken before the batch that enrols it
@@ -440,7 +447,7 @@ test_flipped_byte(void **state)
 	off = l.b[0].body[1] + 20;
 	m.buf[off] ^= 1;
 	assert_true(rc_is_rejection(import_mem(fresh, m.buf, m.len,
-	    n->clerk->pk, NULL, NULL)));
+	    n->clerk, NULL, NULL)));
 	m.buf[off] ^= 1;
 	assert_int_equal(store_begin(fresh, &t, STORE_READ), 0);
 	assert_int_equal(store_network(t, d1, NULL, 0), -NUSA_ENONET);
@@ -452,13 +459,13 @@ test_flipped_byte(void **state)
 	off = l.b[1].body[2] + 12;
 	m.buf[off] ^= 1;
 	assert_true(rc_is_rejection(import_mem(fresh, m.buf, m.len,
-	    n->clerk->pk, NULL, NULL)));
+	    n->clerk, NULL, NULL)));
 	m.buf[off] ^= 1;
 	tf_same_digest(fresh, t1);
 	assert_int_equal(tf_count(fresh), tf_count(t1));
 
 	/* Unharmed, it all goes in. */
-	assert_int_equal(import_mem(t1, m.buf, m.len, n->root->pk, NULL,
+	assert_int_equal(import_mem(t1, m.buf, m.len, n->root, NULL,
 	    NULL), 0);
 	tf_same_digest(clerkbox, t1);
 	free(l.b);
@@ -478,18 +485,18 @@ test_truncated(void **state)
 	size_t cut;
 	int rc;
 
-	export_mem(n->office, NULL, &m, NULL);
+	export_mem(n->office, n->root, NULL, &m, NULL, BUNDLE_RAW);
 	s = testutil_store(n->dir, "s", NULL);
 	tf_join(s, n->root->pk);
 	for (cut = 0; cut < m.len; cut++) {
-		rc = import_mem(s, m.buf, cut, n->root->pk, NULL, &where);
-		if (cut < 8 + 1 + NUSA_KEY_LEN)
+		rc = import_mem(s, m.buf, cut, n->root, NULL, &where);
+		if (cut < BUNDLE_HEAD_LEN)
 			assert_int_equal(rc, -NUSA_EMALFORMED);
 		else if (rc != -NUSA_ETRUNCATED)
 			fail_msg("cut at %zu of %zu: %s", cut, m.len,
 			    nusa_strerror(rc));
 	}
-	assert_int_equal(import_mem(s, m.buf, m.len, n->root->pk, NULL, NULL),
+	assert_int_equal(import_mem(s, m.buf, m.len, n->root, NULL, NULL),
 	    0);
 	tf_same_digest(n->office, s);
 
@@ -497,20 +504,20 @@ test_truncated(void **state)
 	m.buf = realloc(m.buf, m.len + 1);
 	assert_non_null(m.buf);
 	m.buf[m.len] = 'B';
-	assert_int_equal(import_mem(s, m.buf, m.len + 1, n->root->pk, NULL,
+	assert_int_equal(import_mem(s, m.buf, m.len + 1, n->root, NULL,
 	    NULL), -NUSA_EMALFORMED);
 	/* An end marker whose counts disagree. */
-	m.buf[m.len - 1] ^= 1;
-	assert_int_equal(import_mem(s, m.buf, m.len, n->root->pk, NULL, NULL),
+	m.buf[m.len - NUSA_SIG_LEN - 1] ^= 1;
+	assert_int_equal(import_mem(s, m.buf, m.len, n->root, NULL, NULL),
 	    -NUSA_EMALFORMED);
-	m.buf[m.len - 1] ^= 1;
+	m.buf[m.len - NUSA_SIG_LEN - 1] ^= 1;
 	/* Another version; not a bundle at all. */
 	m.buf[8] = BUNDLE_VERSION + 1;
-	assert_int_equal(import_mem(s, m.buf, m.len, n->root->pk, NULL, NULL),
+	assert_int_equal(import_mem(s, m.buf, m.len, n->root, NULL, NULL),
 	    -NUSA_EVERSION);
 	m.buf[8] = BUNDLE_VERSION;
 	m.buf[0] = 'X';
-	assert_int_equal(import_mem(s, m.buf, m.len, n->root->pk, NULL, NULL),
+	assert_int_equal(import_mem(s, m.buf, m.len, n->root, NULL, NULL),
 	    -NUSA_EMALFORMED);
 	mem_free(&m);
 	store_close(s);
@@ -529,8 +536,8 @@ test_other_network(void **state)
 	other = testutil_store(n->dir, "other", &root2);
 	count = tf_count(other);
 	tf_digest(other, d0);
-	export_mem(n->office, NULL, &m, NULL);
-	assert_int_equal(import_mem(other, m.buf, m.len, root2->pk, NULL,
+	export_mem(n->office, n->root, NULL, &m, NULL, BUNDLE_RAW);
+	assert_int_equal(import_mem(other, m.buf, m.len, root2, NULL,
 	    NULL), -NUSA_ENETWORK);
 	assert_int_equal(tf_count(other), count);
 	tf_digest(other, d1);
@@ -558,7 +565,7 @@ test_many_batches(void **state)
 	assert_int_equal(store_commit(t), 0);
 	count = tf_count(n->office);
 
-	export_mem(n->office, NULL, &m, &st);
+	export_mem(n->office, n->root, NULL, &m, &st, BUNDLE_RAW);
 	assert_int_equal(st.entries, count);
 	assert_int_equal(st.batches, (count + NUSA_BATCH_MAX - 1) /
 	    NUSA_BATCH_MAX);
@@ -583,7 +590,7 @@ test_many_batches(void **state)
 	assert_true(m.len < count * 80);
 
 	s = testutil_store(n->dir, "s", NULL);
-	assert_int_equal(import_mem(s, m.buf, m.len, n->clerk->pk, &st, NULL),
+	assert_int_equal(import_mem(s, m.buf, m.len, n->clerk, &st, NULL),
 	    0);
 	assert_int_equal(st.added, count);
 	assert_int_equal(st.batches, l.nb);
@@ -612,25 +619,25 @@ test_relay(void **state)
 	uint8_t mid[NUSA_HASH_LEN];
 
 	clerkbox = testutil_store(n->dir, "clerk", NULL);
-	sync_to(n->office, clerkbox, n->clerk->pk);
+	sync_to(n->office, clerkbox, n->clerk);
 	assert_int_equal(store_begin(clerkbox, &t, STORE_WRITE), 0);
 	for (i = 0; i < 300; i++)
 		assert_int_equal(ledger_post(t, n->clerk, POST_DEPOSIT, "s1",
 		    NULL, 7, NULL, 20240401, i == 150 ? mid : NULL), 0);
 	assert_int_equal(store_commit(t), 0);
-	sync_to(clerkbox, n->office, n->root->pk);
+	sync_to(clerkbox, n->office, n->root);
 
 	b = testutil_store(n->dir, "b", NULL);
-	sync_to(n->office, b, n->admin->pk);
+	sync_to(n->office, b, n->admin);
 	assert_int_equal(store_begin(n->office, &t, STORE_WRITE), 0);
 	for (i = 0; i < 300; i++)
 		assert_int_equal(ledger_post(t, n->root, POST_DEPOSIT, "s1",
 		    NULL, 3, NULL, 20240402, NULL), 0);
 	assert_int_equal(store_commit(t), 0);
 	have = vector_of(b);
-	export_mem(n->office, have, &m, &st);
+	export_mem(n->office, n->root, have, &m, &st, BUNDLE_RAW);
 	assert_int_equal(st.entries, 300);
-	assert_int_equal(import_mem(b, m.buf, m.len, n->admin->pk, NULL,
+	assert_int_equal(import_mem(b, m.buf, m.len, n->admin, NULL,
 	    NULL), 0);
 	mem_free(&m);
 	vector_free(&have);
@@ -643,7 +650,7 @@ test_relay(void **state)
 	store_abort(t);
 	tf_verify_clean(b);
 
-	export_mem(b, NULL, &m, &st);
+	export_mem(b, n->admin, NULL, &m, &st, BUNDLE_RAW);
 	assert_int_equal(st.skipped, 0);
 	assert_int_equal(st.entries, tf_count(n->office));
 	/* Its batches end where it holds signatures, not every 256. */
@@ -652,7 +659,7 @@ test_relay(void **state)
 		short_batches += l.b[i].count < NUSA_BATCH_MAX;
 	assert_true(short_batches >= 3);
 	c = testutil_store(n->dir, "c", NULL);
-	assert_int_equal(import_mem(c, m.buf, m.len, n->clerk->pk, &st, NULL),
+	assert_int_equal(import_mem(c, m.buf, m.len, n->clerk, &st, NULL),
 	    0);
 	assert_int_equal(st.added, tf_count(n->office));
 	tf_same_digest(n->office, c);
@@ -676,27 +683,27 @@ test_recertified_admin(void **state)
 	struct store_txn *t;
 
 	adminbox = testutil_store(n->dir, "admin", NULL);
-	sync_to(n->office, adminbox, n->admin->pk);
+	sync_to(n->office, adminbox, n->admin);
 	assert_int_equal(store_begin(adminbox, &t, STORE_WRITE), 0);
 	assert_int_equal(ledger_enrol(t, n->admin, clerk2->pk, ROLE_CLERK),
 	    0);
 	assert_int_equal(store_commit(t), 0);
-	sync_to(adminbox, n->office, n->root->pk);
+	sync_to(adminbox, n->office, n->root);
 	assert_int_equal(store_begin(n->office, &t, STORE_WRITE), 0);
 	assert_int_equal(ledger_enrol(t, n->root, n->admin->pk, ROLE_ADMIN),
 	    0);
 	assert_int_equal(store_commit(t), 0);
 
 	clerkbox = testutil_store(n->dir, "clerk2", NULL);
-	sync_to(n->office, clerkbox, clerk2->pk);
+	sync_to(n->office, clerkbox, clerk2);
 	assert_int_equal(store_begin(clerkbox, &t, STORE_WRITE), 0);
 	assert_int_equal(ledger_post(t, clerk2, POST_DEPOSIT, "s1", NULL, 10,
 	    NULL, 20240401, NULL), 0);
 	assert_int_equal(store_commit(t), 0);
-	sync_to(clerkbox, n->office, n->root->pk);
+	sync_to(clerkbox, n->office, n->root);
 
 	fresh = testutil_store(n->dir, "fresh", NULL);
-	sync_to(n->office, fresh, n->root->pk);
+	sync_to(n->office, fresh, n->root);
 	tf_same_digest(n->office, fresh);
 	assert_int_equal(tf_balance(fresh, "s1"), 10);
 	store_close(fresh);
@@ -740,7 +747,7 @@ test_relay_after_revocation(void **state)
 	tf_verify_clean(y);
 
 	z = testutil_store(n->dir, "z", NULL);
-	sync_to(y, z, root->pk);
+	sync_to(y, z, root);
 	assert_int_equal(tf_balance(z, "s1"), 600);
 	tf_same_digest(y, z);
 	tf_verify_clean(z);
@@ -754,71 +761,79 @@ static void
 test_hostile_framing(void **state)
 {
 	struct net *n = *state;
-	uint8_t buf[64 + ENTRY_BODY_MAX + NUSA_SIG_LEN + 16];
-	size_t hl = 8 + 1 + NUSA_KEY_LEN, len;
+	uint8_t buf[BUNDLE_HEAD_LEN + 8 + ENTRY_BODY_MAX + NUSA_SIG_LEN + 16];
+	size_t hl = BUNDLE_HEAD_LEN, len;
 	struct bundle_fault where;
 	struct store *s;
 
 	s = testutil_store(n->dir, "s", NULL);
 	tf_join(s, n->root->pk);
+	memset(buf, 0, sizeof(buf));
 	memcpy(buf, "NUSABNDL", 8);
 	buf[8] = BUNDLE_VERSION;
-	memcpy(buf + 9, n->root->pk, NUSA_KEY_LEN);
+	buf[9] = BUNDLE_RAW;
+	memcpy(buf + 10, n->root->pk, NUSA_KEY_LEN);
+	memcpy(buf + 10 + NUSA_KEY_LEN, n->root->pk, NUSA_KEY_LEN);
+	buf[hl - 5] = 1;	/* one entry */
+	buf[hl - 1] = 1;	/* in one batch */
 
 	/* An unknown tag. */
 	buf[hl] = 'Q';
-	assert_int_equal(import_mem(s, buf, hl + 1, n->root->pk, NULL,
+	assert_int_equal(import_mem(s, buf, hl + 1, n->root, NULL,
 	    &where), -NUSA_EMALFORMED);
 	assert_int_equal(where.batch, 1);
 	/* Batches of 0 and of NUSA_BATCH_MAX + 1 entries. */
 	buf[hl] = 'B';
 	buf[hl + 1] = 0;
 	buf[hl + 2] = 0;
-	assert_int_equal(import_mem(s, buf, hl + 3, n->root->pk, NULL, NULL),
+	assert_int_equal(import_mem(s, buf, hl + 3, n->root, NULL, NULL),
 	    -NUSA_EMALFORMED);
 	buf[hl + 1] = (NUSA_BATCH_MAX + 1) >> 8;
 	buf[hl + 2] = (NUSA_BATCH_MAX + 1) & 0xff;
-	assert_int_equal(import_mem(s, buf, hl + 3, n->root->pk, NULL, NULL),
+	assert_int_equal(import_mem(s, buf, hl + 3, n->root, NULL, NULL),
 	    -NUSA_EMALFORMED);
 	/* An entry of 4 GiB, one too long, one too short for a header. */
 	buf[hl + 1] = 0;
 	buf[hl + 2] = 1;
 	memset(buf + hl + 3, 0xff, 4);
-	assert_int_equal(import_mem(s, buf, hl + 7, n->root->pk, NULL, NULL),
+	assert_int_equal(import_mem(s, buf, hl + 7, n->root, NULL, NULL),
 	    -NUSA_EMALFORMED);
 	len = ENTRY_BODY_MAX + 1;
 	buf[hl + 3] = (uint8_t)(len >> 24);
 	buf[hl + 4] = (uint8_t)(len >> 16);
 	buf[hl + 5] = (uint8_t)(len >> 8);
 	buf[hl + 6] = (uint8_t)len;
-	assert_int_equal(import_mem(s, buf, hl + 7, n->root->pk, NULL, NULL),
+	assert_int_equal(import_mem(s, buf, hl + 7, n->root, NULL, NULL),
 	    -NUSA_EMALFORMED);
 	len = ENTRY_HEADER_LEN - 1;
 	buf[hl + 3] = 0;
 	buf[hl + 4] = 0;
 	buf[hl + 5] = 0;
 	buf[hl + 6] = (uint8_t)len;
-	assert_int_equal(import_mem(s, buf, hl + 7, n->root->pk, NULL, NULL),
+	assert_int_equal(import_mem(s, buf, hl + 7, n->root, NULL, NULL),
 	    -NUSA_EMALFORMED);
 	/* The largest entry, then the file ends. */
 	len = ENTRY_BODY_MAX;
 	buf[hl + 5] = (uint8_t)(len >> 8);
 	buf[hl + 6] = (uint8_t)len;
 	memset(buf + hl + 7, 0, 100);
-	assert_int_equal(import_mem(s, buf, hl + 7 + 100, n->root->pk, NULL,
+	assert_int_equal(import_mem(s, buf, hl + 7 + 100, n->root, NULL,
 	    NULL), -NUSA_ETRUNCATED);
 	/* Zeros where an entry should be: not an entry. */
 	memset(buf + hl + 7, 0, len + NUSA_SIG_LEN);
 	assert_int_equal(import_mem(s, buf, hl + 7 + len + NUSA_SIG_LEN,
-	    n->root->pk, NULL, NULL), -NUSA_EVERSION);
+	    n->root, NULL, NULL), -NUSA_EVERSION);
 	buf[hl + 7] = ENTRY_VERSION;
 	assert_int_equal(import_mem(s, buf, hl + 7 + len + NUSA_SIG_LEN,
-	    n->root->pk, NULL, NULL), -NUSA_EMALFORMED);
-	/* An empty bundle is a valid one. */
+	    n->root, NULL, NULL), -NUSA_EMALFORMED);
+	/* An empty bundle whose trailer is not the maker's signature. */
+	buf[hl - 5] = 0;
+	buf[hl - 1] = 0;
 	buf[hl] = 'E';
-	memset(buf + hl + 1, 0, 12);
-	assert_int_equal(import_mem(s, buf, hl + 13, n->root->pk, NULL, NULL),
-	    0);
+	memset(buf + hl + 1, 0, 16 + NUSA_SIG_LEN);
+	assert_int_equal(import_mem(s, buf, hl + 17 + NUSA_SIG_LEN, n->root,
+	    NULL, &where), -NUSA_EBADSIG);
+	assert_int_equal(where.maker, 1);
 	assert_int_equal(tf_count(s), 0);
 	store_close(s);
 }
@@ -840,8 +855,8 @@ test_refused_feed_skipped(void **state)
 
 	cb = testutil_store(n->dir, "clerkbox", NULL);
 	ab = testutil_store(n->dir, "adminbox", NULL);
-	sync_to(n->office, cb, n->clerk->pk);
-	sync_to(n->office, ab, n->admin->pk);
+	sync_to(n->office, cb, n->clerk);
+	sync_to(n->office, ab, n->admin);
 	assert_int_equal(store_begin(cb, &t, STORE_WRITE), 0);
 	assert_int_equal(ledger_post(t, n->clerk, POST_DEPOSIT, "s1", NULL, 7,
 	    NULL, 20240310, NULL), 0);
@@ -852,16 +867,16 @@ test_refused_feed_skipped(void **state)
 	assert_int_equal(ledger_member_add(t, n->admin, "m7", "Wayan", NULL),
 	    0);
 	assert_int_equal(store_commit(t), 0);
-	sync_to(cb, n->office, n->root->pk);
-	sync_to(ab, n->office, n->root->pk);
+	sync_to(cb, n->office, n->root);
+	sync_to(ab, n->office, n->root);
 
 	b = testutil_store(n->dir, "b", NULL);
 	tf_join(b, n->root->pk);
 	v = vector_new();
 	assert_non_null(v);
 	assert_int_equal(vector_set(v, n->clerk->pk, 1), 0);
-	export_mem(n->office, v, &m, NULL);
-	assert_int_equal(import_mem(b, m.buf, m.len, n->root->pk, &st,
+	export_mem(n->office, n->root, v, &m, NULL, BUNDLE_RAW);
+	assert_int_equal(import_mem(b, m.buf, m.len, n->root, &st,
 	    &where), -NUSA_EGAP);
 	assert_int_equal(st.refused, 1);
 	assert_true(where.batch >= 2);
@@ -889,7 +904,7 @@ test_fork_for_vector(void **state)
 	struct mem m;
 
 	cb = testutil_store(n->dir, "clerkbox", NULL);
-	sync_to(n->office, cb, n->clerk->pk);
+	sync_to(n->office, cb, n->clerk);
 	store_close(cb);
 	testutil_copy(n->dir, "clerkbox", "restored");
 	cb = testutil_reopen(n->dir, "clerkbox");
@@ -902,13 +917,13 @@ test_fork_for_vector(void **state)
 	assert_int_equal(ledger_post(t, n->clerk, POST_DEPOSIT, "s1", NULL, 22,
 	    NULL, 20240311, NULL), 0);
 	assert_int_equal(store_commit(t), 0);
-	sync_to(cb, n->office, n->root->pk);
-	sync_to(cb2, n->office, n->root->pk);
+	sync_to(cb, n->office, n->root);
+	sync_to(cb2, n->office, n->root);
 	assert_int_equal(tf_balance(n->office, "s1"), 250000 - 250000 + 33);
 
 	v = vector_of(cb2);
-	export_mem(n->office, v, &m, NULL);
-	assert_int_equal(import_mem(cb2, m.buf, m.len, n->clerk->pk, NULL,
+	export_mem(n->office, n->root, v, &m, NULL, BUNDLE_RAW);
+	assert_int_equal(import_mem(cb2, m.buf, m.len, n->clerk, NULL,
 	    NULL), 0);
 	tf_same_digest(n->office, cb2);
 	tf_verify_clean(cb2);
