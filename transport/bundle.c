@@ -82,7 +82,7 @@ w_zstd(struct bundle_writer *w, const void *p, size_t n, ZSTD_EndDirective e)
 			return -EIO;
 		if ((rc = w_raw(w, w->zbuf, out.pos)) != 0)
 			return rc;
-	} while (e == ZSTD_e_end ? left != 0 : in.pos < in.size);
+	} while (e != ZSTD_e_continue ? left != 0 : in.pos < in.size);
 	return 0;
 }
 
@@ -170,6 +170,11 @@ bundle_writer_encoded(struct bundle_writer *w, const uint8_t *data,
 		return rc;
 	w->entries += n;
 	w->batches++;
+	/* End a zstd block at every batch: a cut file then still holds
+	 * every batch written before the cut, for a few bytes a batch. */
+	if (w->compression == BUNDLE_ZSTD &&
+	    (rc = w->err = w_zstd(w, NULL, 0, ZSTD_e_flush)) != 0)
+		return rc;
 	return 0;
 }
 

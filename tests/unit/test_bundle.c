@@ -7,12 +7,14 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <zstd.h>
 
 #include "bundle.h"
 #include "entry.h"
 #include "key.h"
 #include "ledger.h"
 #include "payload.h"
+#include "receipt.h"
 #include "state.h"
 #include "store.h"
 #include "testfeed.h"
@@ -933,6 +935,431 @@ test_fork_for_vector(void **state)
 	store_close(cb2);
 }
 
+/* --- format v2: compressed, signed by the maker, receipts ---------------- */
+
+/* Adds n deposits to the office: enough of them fill several zstd blocks
+ * (128 KiB of body each), so that a cut file still holds whole blocks. */
+static void
+office_posts(struct net *n, int count)
+{
+	struct store_txn *t;
+	int i;
+
+	assert_int_equal(store_begin(n->office, &t, STORE_WRITE), 0);
+	for (i = 0; i < count; i++)
+		assert_int_equal(ledger_post(t, n->root, POST_DEPOSIT, "s1",
+		    NULL, 100 + i, "setoran harian di kantor", 20240401,
+		    NULL), 0);
+	assert_int_equal(store_commit(t), 0);
+}
+
+static void
+test_double_import(void **state)
+{
+	struct net *n = *state;
+	uint8_t d0[NUSA_HASH_LEN], d1[NUSA_HASH_LEN];
+	struct bundle_stats st;
+	struct store *s;
+	struct mem m, raw;
+
+	office_posts(n, 300);
+	export_mem(n->office, n->root, NULL, &m, &st, BUNDLE_ZSTD);
+	export_mem(n->office, n->root, NULL, &raw, NULL, BUNDLE_RAW);
+	/* Compressed: well under the raw body (signatures and hashes do
+	 * not compress; the repeated fields of postings do). */
+	assert_true(m.len * 2 < raw.len);
+	assert_int_equal(m.buf[9], BUNDLE_ZSTD);
+	assert_memory_equal(m.buf + 10 + NUSA_KEY_LEN, n->root->pk,
+	    NUSA_KEY_LEN);
+	s = testutil_store(n->dir, "s", NULL);
+	tf_join(s, n->root->pk);
+	assert_int_equal(import_mem(s, m.buf, m.len, n->clerk, &st, NULL), 0);
+	assert_int_equal(st.added, tf_count(n->office));
+	assert_int_equal(st.expected, tf_count(n->office));
+	tf_digest(s, d0);
+	assert_int_equal(import_mem(s, m.buf, m.len, n->clerk, &st, NULL), 0);
+	assert_int_equal(st.added, 0);
+	assert_int_equal(st.duplicates, tf_count(n->office));
+	tf_digest(s, d1);
+	assert_memory_equal(d0, d1, NUSA_HASH_LEN);
+	tf_same_digest(n->office, s);
+	tf_verify_clean(s);
+	mem_free(&m);
+	mem_free(&raw);
+	store_close(s);
+}
+
+/* store_verify() of a store that joined without the genesis entry finds
+ * the root's device row without an entry behind it: check those with
+ * entries only. */
+static void
+verify_some(struct store *s)
+{
+	if (tf_count(s) > 0)
+		tf_verify_clean(s);
+}
+
+static void
+test_truncated_compressed(void **state)
+{
+	struct net *n = *state;
+	struct bundle_fault where;
+	struct bundle_stats st;
+	struct store *s;
+	struct mem m;
+	char name[16];
+	size_t total, cuts[6], i;
+	int rc, kept_some = 0;
+
+	office_posts(n, 800);
+	total = tf_count(n->office);
+	export_mem(n->office, n->root, NULL, &m, NULL, BUNDLE_ZSTD);
+	cuts[0] = BUNDLE_HEAD_LEN + 10;
+	cuts[1] = m.len / 3;
+	cuts[2] = m.len * 2 / 3;
+	cuts[3] = m.len * 9 / 10;
+	cuts[4] = m.len - NUSA_SIG_LEN;	/* the trailer is missing */
+	cuts[5] = m.len - 1;
+	for (i = 0; i < 6; i++) {
+		snprintf(name, sizeof(name), "cut%zu", i);
+		s = testutil_store(n->dir, name, NULL);
+		tf_join(s, n->root->pk);
+		rc = import_mem(s, m.buf, cuts[i], n->clerk, &st, &where);
+		assert_int_equal(rc, -NUSA_ETRUNCATED);
+		assert_int_equal(st.expected, total);
+		/* Every complete batch read is kept, and nothing else. */
+		assert_int_equal(tf_count(s), st.added);
+		assert_int_equal(st.entries, st.added);
+		assert_true(st.entries <= total);
+		if (i >= 4)
+			assert_int_equal(st.entries, total);
+		kept_some += st.batches > 0 && st.entries < total;
+		verify_some(s);
+		/* The whole file completes it. */
+		assert_int_equal(import_mem(s, m.buf, m.len, n->clerk, &st,
+		    NULL), 0);
+		tf_same_digest(n->office, s);
+		store_close(s);
+	}
+	assert_true(kept_some >= 2);
+	mem_free(&m);
+}
+
+static int
+rc_is_tamper(int rc)
+{
+	return rc == -NUSA_EMALFORMED || rc == -NUSA_EBADSIG ||
+	    rc == -NUSA_EBADCHAIN || rc == -NUSA_EVERSION ||
+	    rc == -NUSA_ENETWORK || rc == -NUSA_ETRUNCATED;
+}
+
+static void
+test_tampered(void **state)
+{
+	struct net *n = *state;
+	struct bundle_fault where;
+	struct bundle_stats st;
+	struct store *s;
+	struct mem m;
+	char name[16];
+	size_t i, off, body;
+	int rc;
+
+	office_posts(n, 400);
+	export_mem(n->office, n->root, NULL, &m, NULL, BUNDLE_ZSTD);
+	body = m.len - BUNDLE_HEAD_LEN - NUSA_SIG_LEN;
+
+	/* Bytes of the compressed body: refused; what went in verifies. */
+	for (i = 0; i < 12; i++) {
+		snprintf(name, sizeof(name), "t%zu", i);
+		s = testutil_store(n->dir, name, NULL);
+		tf_join(s, n->root->pk);
+		off = BUNDLE_HEAD_LEN + 1 + body * i / 12;
+		m.buf[off] ^= 0x5a;
+		rc = import_mem(s, m.buf, m.len, n->clerk, &st, &where);
+		m.buf[off] ^= 0x5a;
+		if (!rc_is_tamper(rc))
+			fail_msg("flip at %zu: %s", off, nusa_strerror(rc));
+		assert_true(tf_count(s) < tf_count(n->office) ||
+		    where.maker);
+		verify_some(s);
+		store_close(s);
+	}
+
+	/* The trailer: every entry verified on its own and stays, but the
+	 * import says the file is not the maker's. */
+	s = testutil_store(n->dir, "sig", NULL);
+	tf_join(s, n->root->pk);
+	m.buf[m.len - 10] ^= 1;
+	assert_int_equal(import_mem(s, m.buf, m.len, n->clerk, &st, &where),
+	    -NUSA_EBADSIG);
+	m.buf[m.len - 10] ^= 1;
+	assert_int_equal(where.maker, 1);
+	tf_same_digest(n->office, s);
+	tf_verify_clean(s);
+	store_close(s);
+
+	/* The maker's id in the header. */
+	s = testutil_store(n->dir, "maker", NULL);
+	tf_join(s, n->root->pk);
+	m.buf[10 + NUSA_KEY_LEN + 3] ^= 0x10;
+	assert_int_equal(import_mem(s, m.buf, m.len, n->clerk, &st, &where),
+	    -NUSA_EBADSIG);
+	m.buf[10 + NUSA_KEY_LEN + 3] ^= 0x10;
+	assert_int_equal(where.maker, 1);
+	tf_verify_clean(s);
+	/* The untouched file goes in cleanly. */
+	assert_int_equal(import_mem(s, m.buf, m.len, n->clerk, &st, &where),
+	    0);
+	tf_same_digest(n->office, s);
+	store_close(s);
+	mem_free(&m);
+
+	/* Signed well, by a box that is no device of the network. */
+	export_mem(n->office, n->stranger, NULL, &m, NULL, BUNDLE_ZSTD);
+	s = testutil_store(n->dir, "stranger", NULL);
+	tf_join(s, n->root->pk);
+	assert_int_equal(import_mem(s, m.buf, m.len, n->clerk, &st, &where),
+	    -NUSA_EUNENROLLED);
+	assert_int_equal(where.maker, 1);
+	tf_same_digest(n->office, s);
+	store_close(s);
+	mem_free(&m);
+}
+
+/* Exports from s by maker for what peer's latest receipt says it lacks,
+ * as nusactl bundle export --for-peer does. */
+static void
+export_for_peer(struct store *s, const struct key *maker,
+    const uint8_t *peer, struct mem *m, struct bundle_stats *st)
+{
+	struct store_txn *t;
+	struct receipt r;
+	struct vector *have;
+
+	assert_int_equal(store_begin(s, &t, STORE_READ), 0);
+	assert_int_equal(receipt_get(t, peer, &r), 0);
+	have = receipt_vector(&r);
+	assert_non_null(have);
+	store_abort(t);
+	export_mem(s, maker, have, m, st, BUNDLE_ZSTD);
+	vector_free(&have);
+}
+
+/* What s's latest receipt of device says: has and missing. */
+static void
+receipt_of(struct store *s, const uint8_t *device, uint64_t *has,
+    uint64_t *missing, uint8_t *via)
+{
+	struct store_txn *t;
+	struct receipt r;
+
+	assert_int_equal(store_begin(s, &t, STORE_READ), 0);
+	assert_int_equal(receipt_get(t, device, &r), 0);
+	assert_int_equal(receipt_compare(t, &r, has, missing), 0);
+	*via = r.via;
+	store_abort(t);
+}
+
+static void
+carry(struct store *from, const struct key *maker, struct store *to,
+    const struct key *self, struct bundle_stats *st)
+{
+	struct mem m;
+
+	export_mem(from, maker, NULL, &m, st, BUNDLE_ZSTD);
+	assert_int_equal(import_mem(to, m.buf, m.len, self, st, NULL), 0);
+	mem_free(&m);
+}
+
+static void
+test_receipts_flow(void **state)
+{
+	struct net *n = *state;
+	struct bundle_stats st;
+	struct store *b, *c;
+	struct store_txn *t;
+	struct mem m;
+	uint64_t has, missing;
+	uint8_t via;
+
+	/* A (the office) writes for B; B joins and writes a member. */
+	b = testutil_store(n->dir, "b", NULL);
+	carry(n->office, n->root, b, n->clerk, &st);
+	assert_int_equal(store_begin(b, &t, STORE_WRITE), 0);
+	assert_int_equal(ledger_member_add(t, n->clerk, "m7", "Nyoman", NULL),
+	    0);
+	assert_int_equal(store_commit(t), 0);
+	/* A more entries B has not seen. */
+	office_posts(n, 3);
+
+	/* B's next bundle to A carries B's receipt: A learns B has all but
+	 * the 3 new ones. */
+	carry(b, n->clerk, n->office, n->root, &st);
+	assert_true(st.receipts >= 1);
+	receipt_of(n->office, n->clerk->pk, &has, &missing, &via);
+	assert_int_equal(via, RECEIPT_BUNDLE);
+	assert_int_equal(missing, 3);
+	assert_int_equal(has, tf_count(n->office) - 3);
+
+	/* A bundle for B carries just those. */
+	export_for_peer(n->office, n->root, n->clerk->pk, &m, &st);
+	assert_int_equal(st.entries, 3);
+	assert_int_equal(import_mem(b, m.buf, m.len, n->clerk, &st, NULL), 0);
+	assert_int_equal(st.added, 3);
+	mem_free(&m);
+
+	/* Back through a mule C (the admin's box): B -> C -> A. */
+	c = testutil_store(n->dir, "c", NULL);
+	carry(n->office, n->root, c, n->admin, &st);
+	carry(b, n->clerk, c, n->admin, &st);
+	carry(c, n->admin, n->office, n->root, &st);
+	receipt_of(n->office, n->clerk->pk, &has, &missing, &via);
+	assert_int_equal(missing, 0);
+	assert_int_equal(has, tf_count(n->office));
+	/* The mule's own receipt came too. */
+	receipt_of(n->office, n->admin->pk, &has, &missing, &via);
+	assert_int_equal(missing, 0);
+
+	/* Now B lacks nothing: a bundle for it is empty. */
+	export_for_peer(n->office, n->root, n->clerk->pk, &m, &st);
+	assert_int_equal(st.entries, 0);
+	mem_free(&m);
+	store_close(b);
+	store_close(c);
+}
+
+static void
+test_receipt_decode(void **state)
+{
+	struct net *n = *state;
+	uint8_t buf[RECEIPT_MAX];
+	struct store_txn *t;
+	struct receipt r;
+	size_t len, i;
+
+	assert_int_equal(store_begin(n->office, &t, STORE_READ), 0);
+	assert_int_equal(receipt_make(t, n->root, 1700000000, buf,
+	    sizeof(buf), &len), 0);
+	store_abort(t);
+	assert_int_equal(receipt_decode(&r, buf, len), 0);
+	assert_int_equal(r.time, 1700000000);
+	assert_true(r.n >= 1);
+	assert_int_equal(receipt_get_seq(&r, n->root->pk),
+	    tf_count(n->office));
+	/* Every flipped byte is refused; so is every cut. */
+	for (i = 0; i < len; i++) {
+		buf[i] ^= 1;
+		assert_int_not_equal(receipt_decode(&r, buf, len), 0);
+		buf[i] ^= 1;
+	}
+	for (i = 0; i < len; i++)
+		assert_int_not_equal(receipt_decode(&r, buf, i), 0);
+}
+
+/* Writes a bundle header and a zstd frame of body compressed with
+ * windowLog wlog into m: the way a hostile file would. */
+static void
+craft_zstd(struct net *n, struct mem *m, int wlog, size_t zeros)
+{
+	static uint8_t chunk[1 << 16];
+	uint8_t head[BUNDLE_HEAD_LEN] = { 0 }, out[1 << 16];
+	ZSTD_CCtx *z = ZSTD_createCCtx();
+	ZSTD_inBuffer in;
+	ZSTD_outBuffer o;
+	size_t left, done = 0;
+	FILE *f;
+
+	assert_non_null(z);
+	memset(chunk, 0, sizeof(chunk));
+	assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(z,
+	    ZSTD_c_windowLog, wlog)));
+	assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(z,
+	    ZSTD_c_compressionLevel, 1)));
+	f = open_memstream(&m->buf, &m->len);
+	assert_non_null(f);
+	memcpy(head, "NUSABNDL", 8);
+	head[8] = BUNDLE_VERSION;
+	head[9] = BUNDLE_ZSTD;
+	memcpy(head + 10, n->root->pk, NUSA_KEY_LEN);
+	memcpy(head + 10 + NUSA_KEY_LEN, n->root->pk, NUSA_KEY_LEN);
+	fwrite(head, 1, sizeof(head), f);
+	for (;;) {
+		size_t k = zeros - done < sizeof(chunk) ? zeros - done :
+		    sizeof(chunk);
+		int end = done + k == zeros;
+
+		in = (ZSTD_inBuffer){ chunk, k, 0 };
+		do {
+			o = (ZSTD_outBuffer){ out, sizeof(out), 0 };
+			left = ZSTD_compressStream2(z, &o, &in, end ?
+			    ZSTD_e_end : ZSTD_e_continue);
+			assert_false(ZSTD_isError(left));
+			fwrite(out, 1, o.pos, f);
+		} while (end ? left != 0 : in.pos < in.size);
+		done += k;
+		if (end)
+			break;
+	}
+	assert_int_equal(fclose(f), 0);
+	ZSTD_freeCCtx(z);
+}
+
+/* The most a reader may hold: the window, two i/o buffers, a receipt and
+ * the decompressor's own tables. */
+#define READER_BOUND ((size_t)6 << 20)
+
+static size_t
+read_all(struct mem *m, int *rc)
+{
+	struct bundle_reader *r;
+	struct store_batch b;
+	size_t peak = 0;
+	FILE *f = fmemopen(m->buf, m->len, "r");
+
+	assert_non_null(f);
+	assert_int_equal(bundle_reader_open(&r, f), 0);
+	while ((*rc = bundle_reader_next(r, &b)) > 0)
+		if (bundle_reader_memory(r) > peak)
+			peak = bundle_reader_memory(r);
+	if (bundle_reader_memory(r) > peak)
+		peak = bundle_reader_memory(r);
+	bundle_reader_free(&r);
+	fclose(f);
+	return peak;
+}
+
+static void
+test_bomb(void **state)
+{
+	struct net *n = *state;
+	struct store *s;
+	struct mem m;
+	size_t peak;
+	int rc;
+
+	s = testutil_store(n->dir, "s", NULL);
+	tf_join(s, n->root->pk);
+	/* 256 MiB of zeros in a few KiB: refused at the first byte, having
+	 * decompressed no more than a buffer. */
+	craft_zstd(n, &m, BUNDLE_WINDOW_LOG, (size_t)256 << 20);
+	assert_true(m.len < 64 * 1024);
+	peak = read_all(&m, &rc);
+	assert_int_equal(rc, -NUSA_EMALFORMED);
+	assert_true(peak < READER_BOUND);
+	assert_int_equal(import_mem(s, m.buf, m.len, n->root, NULL, NULL),
+	    -NUSA_EMALFORMED);
+	mem_free(&m);
+	/* A frame that asks for a 128 MiB window is refused, not given it. */
+	craft_zstd(n, &m, 27, (size_t)1 << 20);
+	peak = read_all(&m, &rc);
+	assert_int_equal(rc, -NUSA_EMALFORMED);
+	assert_true(peak < READER_BOUND);
+	mem_free(&m);
+	assert_int_equal(tf_count(s), 0);
+	store_close(s);
+}
+
 int
 main(void)
 {
@@ -950,6 +1377,12 @@ main(void)
 		T(test_hostile_framing),
 		T(test_refused_feed_skipped),
 		T(test_fork_for_vector),
+		T(test_double_import),
+		T(test_truncated_compressed),
+		T(test_tampered),
+		T(test_receipts_flow),
+		T(test_receipt_decode),
+		T(test_bomb),
 #undef T
 	};
 
