@@ -719,35 +719,29 @@ feed_refusal(int rc)
 	    rc == -NUSA_EGAP;
 }
 
-/* Records self's receipt of what s holds now. */
+/* Records in t self's receipt of what the store holds now: if the import
+ * changed it, or there is none yet. */
 static int
-own_receipt(struct store *s, const struct key *self)
+own_receipt(struct store_txn *t, const struct key *self, int changed)
 {
-	struct store_txn *t;
+	struct receipt old;
 	uint8_t *buf;
 	size_t len;
 	int rc;
 
+	if (!changed && receipt_get(t, self->pk, &old) == 0)
+		return 0;
 	if ((buf = malloc(RECEIPT_MAX)) == NULL)
 		return -ENOMEM;
-	if ((rc = store_begin(s, &t, STORE_WRITE)) == 0) {
-		rc = receipt_make(t, self, (uint64_t)time(NULL), buf,
-		    RECEIPT_MAX, &len);
-		if (rc == 0)
-			rc = receipt_put(t, buf, len, (uint64_t)time(NULL),
-			    NULL);
-		/* Not enrolled (a relay that only carries) or too many
-		 * feeds: no receipt, and nothing wrong with the import. */
-		if (rc == -NUSA_EUNENROLLED || rc == -NUSA_ERANGE) {
-			store_abort(t);
-			rc = 0;
-		} else if (rc == 0) {
-			rc = store_commit(t);
-		} else {
-			store_abort(t);
-		}
-	}
+	rc = receipt_make(t, self, (uint64_t)time(NULL), buf, RECEIPT_MAX,
+	    &len);
+	if (rc == 0)
+		rc = receipt_put(t, buf, len, (uint64_t)time(NULL), NULL);
 	free(buf);
+	/* Not enrolled (a relay that only carries) or too many feeds: no
+	 * receipt, and nothing wrong with the import. */
+	if (rc == -NUSA_EUNENROLLED || rc == -NUSA_ERANGE)
+		rc = 0;
 	return rc;
 }
 
@@ -874,15 +868,19 @@ bundle_import(struct store *s, FILE *in, const struct key *self,
 		if (rc == 0 || rc == refused || where->maker)
 			rc = -NUSA_EUNENROLLED;
 		where->maker = 0;
-	} else if (t) {
-		/* The batches before a bad one or a cut-off end stay. */
-		crc = store_commit(t);
+	} else {
+		/* The batches before a bad one or a cut-off end stay, and
+		 * our receipt says what we have now. */
+		if (t == NULL && (crc = store_begin(s, &t, STORE_WRITE)) != 0)
+			t = NULL;
+		else if ((crc = own_receipt(t, self, st->added > 0)) == 0)
+			crc = store_commit(t);
+		else
+			store_abort(t);
 		t = NULL;
 		if (rc == 0)
 			rc = crc;
 	}
-	if (!joining && (crc = own_receipt(s, self)) != 0 && rc == 0)
-		rc = crc;
 out:
 	store_abort(t);
 	bundle_reader_free(&r);
