@@ -5,7 +5,8 @@
  * from a fixed seed (the seeds of tests/fuzz/mkseeds.c are signed by the
  * same root), exactly as a new box that imports its first bundle. Each
  * input runs in one write transaction that is aborted, so every input
- * sees the same store and a crash reproduces from its input alone. */
+ * sees the same store and a crash reproduces from its input alone. Seeds
+ * are mostly uncompressed bundles (BUNDLE_RAW), a few zstd ones. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,7 +17,12 @@
 #include <sodium.h>
 
 #include "bundle.h"
+#include "receipt.h"
 #include "store.h"
+
+/* What a reader may hold: the zstd window and its tables, the buffers,
+ * a batch and a receipt. */
+#define BUNDLE_READER_MAX ((size_t)8 << 20)
 
 /* Every byte of the root key's seed; mkseeds.c signs with the same. */
 #define FUZZ_ROOT_SEED 0x4e
@@ -77,8 +83,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct store_ingest_stats st;
 	struct store_txn *t = NULL;
 	struct store_batch b;
+	struct receipt rc_;
+	const uint8_t *rp;
+	size_t rlen;
 	FILE *in;
-	int rc;
+	int rc, dead = 0;
 
 	if (size == 0)
 		return 0;
@@ -87,13 +96,28 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (bundle_reader_open(&r, in) != 0)
 		goto out;
 	(void)bundle_reader_network(r);
+	(void)bundle_reader_maker(r);
 	if (store_begin(store, &t, STORE_WRITE) != 0)
 		abort();
-	while ((rc = bundle_reader_next(r, &b)) == 1) {
+	/* Read to the end (the trailer is checked there), ingesting the
+	 * batches until one is refused, and every receipt. */
+	while ((rc = bundle_reader_next(r, &b)) > 0) {
+		if (bundle_reader_memory(r) > BUNDLE_READER_MAX)
+			abort();
+		if (rc == BUNDLE_RECEIPT) {
+			bundle_reader_receipt(r, &rp, &rlen);
+			if (receipt_decode(&rc_, rp, rlen) == 0 &&
+			    rc_.n > RECEIPT_FEEDS_MAX)
+				abort();
+			(void)receipt_put(t, rp, rlen, 1, NULL);
+			continue;
+		}
 		if (b.n == 0 || b.n > NUSA_BATCH_MAX)
 			abort();
-		if (store_ingest(t, &b, &st) != 0)
-			break;
+		if (dead || store_ingest(t, &b, &st) != 0) {
+			dead = 1;
+			continue;
+		}
 		if (st.added + st.duplicates + st.revoked != b.n)
 			abort();
 	}

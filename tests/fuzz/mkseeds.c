@@ -6,11 +6,13 @@
  *   cc -std=c11 -D_GNU_SOURCE -Icrdt -Itransport -o build/mkseeds \
  *       tests/fuzz/mkseeds.c crdt/[a-z]*.c transport/bundle.c \
  *       transport/stream.c transport/proto.c \
- *       $(pkg-config --cflags --libs libsodium lmdb) && \
+ *       $(pkg-config --cflags --libs libsodium lmdb libzstd) && \
  *   build/mkseeds tests/fuzz/corpus
  *
  * The bundles are signed by the root key fuzz_bundle.c joins: its seed is
- * FUZZ_ROOT_SEED in every byte. Entries carry the wall clock, so each run
+ * FUZZ_ROOT_SEED in every byte; it is also their maker. Most bundle seeds
+ * are uncompressed (BUNDLE_RAW), so that mutations reach the records
+ * rather than the decompressor; the -zstd ones are compressed. Entries carry the wall clock, so each run
  * writes different (equally valid) files. */
 #include <errno.h>
 #include <stdarg.h>
@@ -37,6 +39,7 @@
 
 static const char *outdir;
 static char tmpdir[64];
+static const struct key *maker;	/* signs every bundle: the root */
 
 static void
 die(const char *fmt, ...)
@@ -143,7 +146,8 @@ pick_entry(const struct store_item *it, void *ctx)
 }
 
 static void
-export(struct store *s, const char *path, const struct vector *have)
+export_c(struct store *s, const char *path, const struct vector *have,
+    int compression)
 {
 	struct bundle_stats st;
 	struct store_txn *t;
@@ -152,14 +156,22 @@ export(struct store *s, const char *path, const struct vector *have)
 	if ((f = fopen(path, "wb")) == NULL)
 		die("%s: %s", path, strerror(errno));
 	check(store_begin(s, &t, STORE_READ), "begin");
-	check(bundle_export(t, f, have, &st), "bundle export");
+	check(bundle_export(t, f, have, maker, compression, &st),
+	    "bundle export");
 	store_abort(t);
 	if (fclose(f) != 0)
 		die("%s: %s", path, strerror(errno));
 }
 
 static void
-export_seed(struct store *s, const char *name, const struct vector *have)
+export(struct store *s, const char *path, const struct vector *have)
+{
+	export_c(s, path, have, BUNDLE_RAW);
+}
+
+static void
+export_seed(struct store *s, const char *name, const struct vector *have,
+    int compression)
 {
 	char path[512];
 
@@ -167,21 +179,20 @@ export_seed(struct store *s, const char *name, const struct vector *have)
 	if (mkdir(path, 0755) != 0 && errno != EEXIST)
 		die("%s: %s", path, strerror(errno));
 	snprintf(path, sizeof(path), "%s/fuzz_bundle/%s", outdir, name);
-	export(s, path, have);
+	export_c(s, path, have, compression);
 }
 
-static void
-put_be(FILE *f, uint64_t v, int bytes)
-{
-	while (bytes-- > 0)
-		fputc((int)(v >> (8 * bytes) & 0xff), f);
-}
+/* A bundle written by hand, batch by batch: the batches are kept until
+ * the end, since the header counts them. */
+#define BW_MAX 16
 
-/* A bundle written by hand, batch by batch, in the layout of bundle.h. */
 struct bwriter {
-	FILE *out;
 	char path[512];
-	uint64_t entries, batches;
+	uint8_t network[NUSA_KEY_LEN];
+	uint8_t *enc[BW_MAX];
+	size_t len[BW_MAX], n[BW_MAX];
+	size_t batches;
+	uint64_t entries;
 };
 
 static void
@@ -190,36 +201,53 @@ bw_open(struct bwriter *bw, const char *name, const uint8_t *network)
 	memset(bw, 0, sizeof(*bw));
 	snprintf(bw->path, sizeof(bw->path), "%s/fuzz_bundle/%s", outdir,
 	    name);
-	if ((bw->out = fopen(bw->path, "wb")) == NULL)
-		die("%s: %s", bw->path, strerror(errno));
-	fwrite("NUSABNDL", 1, 8, bw->out);
-	fputc(BUNDLE_VERSION, bw->out);
-	fwrite(network, 1, NUSA_KEY_LEN, bw->out);
+	memcpy(bw->network, network, NUSA_KEY_LEN);
 }
 
 static void
 bw_batch(struct bwriter *bw, const uint8_t *const *bodies,
     const size_t *lens, size_t n, const uint8_t *sig)
 {
-	size_t i;
+	uint8_t *buf, *p;
+	size_t i, k;
 
-	fputc('B', bw->out);
-	put_be(bw->out, n, 2);
-	for (i = 0; i < n; i++)
-		check(bundle_put_entry(bw->out, bodies[i], lens[i], i == 0),
-		    "bundle_put_entry");
-	fwrite(sig, 1, NUSA_SIG_LEN, bw->out);
+	if (bw->batches == BW_MAX ||
+	    (buf = malloc(STREAM_BATCH_MAX)) == NULL)
+		die("bw_batch: too many batches");
+	buf[0] = (uint8_t)(n >> 8);
+	buf[1] = (uint8_t)n;
+	p = buf + 2;
+	for (i = 0; i < n; i++) {
+		if ((k = stream_put_entry(p, bodies[i], lens[i], i == 0)) == 0)
+			die("stream_put_entry");
+		p += k;
+	}
+	memcpy(p, sig, NUSA_SIG_LEN);
+	p += NUSA_SIG_LEN;
+	bw->enc[bw->batches] = buf;
+	bw->len[bw->batches] = (size_t)(p - buf);
+	bw->n[bw->batches++] = n;
 	bw->entries += n;
-	bw->batches++;
 }
 
 static void
 bw_close(struct bwriter *bw)
 {
-	fputc('E', bw->out);
-	put_be(bw->out, bw->entries, 8);
-	put_be(bw->out, bw->batches, 4);
-	if (fclose(bw->out) != 0)
+	struct bundle_writer *w;
+	FILE *out;
+	size_t i;
+
+	if ((out = fopen(bw->path, "wb")) == NULL)
+		die("%s: %s", bw->path, strerror(errno));
+	check(bundle_writer_open(&w, out, bw->network, maker, 1715900000,
+	    bw->entries, bw->batches, BUNDLE_RAW), "bundle_writer_open");
+	for (i = 0; i < bw->batches; i++) {
+		check(bundle_writer_encoded(w, bw->enc[i], bw->len[i],
+		    bw->n[i]), "bundle_writer_encoded");
+		free(bw->enc[i]);
+	}
+	check(bundle_writer_close(&w), "bundle_writer_close");
+	if (fclose(out) != 0)
 		die("%s: %s", bw->path, strerror(errno));
 }
 
@@ -241,8 +269,9 @@ concat_seed(const char *name, const char *const *paths, size_t n)
 		check(bundle_reader_open(&r, in), paths[i]);
 		if (i == 0)
 			bw_open(&bw, name, bundle_reader_network(r));
-		while ((rc = bundle_reader_next(r, &b)) == 1)
-			bw_batch(&bw, b.bodies, b.lens, b.n, b.sig);
+		while ((rc = bundle_reader_next(r, &b)) > 0)
+			if (rc == BUNDLE_BATCH)
+				bw_batch(&bw, b.bodies, b.lens, b.n, b.sig);
 		check(rc, paths[i]);
 		bundle_reader_free(&r);
 		fclose(in);
@@ -506,7 +535,7 @@ proto_seeds(struct store *s)
 }
 
 static void
-import(struct store *s, const char *path, const uint8_t *self)
+import(struct store *s, const char *path, const struct key *self)
 {
 	struct bundle_stats st;
 	struct bundle_fault where;
@@ -553,6 +582,7 @@ main(int argc, char **argv)
 		die("mkdtemp: %s", strerror(errno));
 	atexit(rmtree);
 	root = seed_key(FUZZ_ROOT_SEED);
+	maker = root;
 	admin = seed_key(0x41);
 	clerk = seed_key(0x43);
 	stranger = seed_key(0x53);
@@ -594,7 +624,7 @@ main(int argc, char **argv)
 
 	/* B: the clerk's box joins from A's bundle, writes offline. */
 	b = new_store("b");
-	import(b, a0, clerk->pk);
+	import(b, a0, clerk);
 	check(store_begin(b, &t, STORE_WRITE), "begin");
 	check(ledger_post(t, clerk, POST_DEPOSIT, "s-001", NULL, 3000, "",
 	    DATE, NULL), "clerk deposit");
@@ -631,12 +661,14 @@ main(int argc, char **argv)
 	export(a, a1, NULL);
 	export(b, b1, NULL);
 	export(c, c1, NULL);
-	export_seed(a, "office", NULL);
-	export_seed(g, "genesis", NULL);
+	export_seed(a, "office", NULL, BUNDLE_RAW);
+	export_seed(a, "office-zstd", NULL, BUNDLE_ZSTD);
+	export_seed(g, "genesis", NULL, BUNDLE_RAW);
 	if ((have = vector_new()) == NULL ||
 	    vector_set(have, root->pk, 4) != 0)
 		die("out of memory");
-	export_seed(a, "since-4", have);
+	export_seed(a, "since-4", have, BUNDLE_RAW);
+	export_seed(b, "clerk-zstd", have, BUNDLE_ZSTD);
 	vector_free(&have);
 	ab[0] = a1, ab[1] = b1;
 	ba[0] = b1, ba[1] = a1;
