@@ -60,6 +60,31 @@ receipt_get_seq(const struct receipt *r, const uint8_t author[NUSA_KEY_LEN])
 	return 0;
 }
 
+/* Entries a receipt says its device holds: what only grows on a box, so
+ * it orders receipts whatever the device's clock says. */
+static uint64_t
+receipt_total(const struct receipt *r)
+{
+	uint64_t sum = 0, seq;
+	const uint8_t *a;
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		receipt_item(r, i, &a, &seq);
+		sum = sum + seq < sum ? UINT64_MAX : sum + seq;
+	}
+	return sum;
+}
+
+/* 1 if a is later than b: it lists more, or as much at a later time. */
+static int
+receipt_later(const struct receipt *a, const struct receipt *b)
+{
+	uint64_t ta = receipt_total(a), tb = receipt_total(b);
+
+	return ta > tb || (ta == tb && a->time >= b->time);
+}
+
 /* Decodes without checking the signature: for what our own store holds. */
 static int
 decode(struct receipt *r, const uint8_t *p, size_t len)
@@ -170,21 +195,22 @@ db_key(uint8_t k[NUSA_KEY_LEN + 1], const uint8_t *dev, uint8_t via)
 	k[NUSA_KEY_LEN] = via;
 }
 
-/* Stores enc as dev's receipt by via unless a newer one is there. */
+/* Stores enc (decoded: r) as its device's receipt by via unless a later
+ * one is there. */
 static int
-put(struct store_txn *t, const uint8_t *dev, uint8_t via, uint64_t time,
-    uint64_t now, const uint8_t *enc, size_t len, int *kept)
+put(struct store_txn *t, const struct receipt *r, uint8_t via, uint64_t now,
+    const uint8_t *enc, size_t len, int *kept)
 {
 	uint8_t k[NUSA_KEY_LEN + 1];
 	struct receipt old;
 	MDB_val key = MV(k, sizeof(k)), v;
 	int rc;
 
-	db_key(k, dev, via);
+	db_key(k, r->device, via);
 	rc = mdb_get(t->txn, t->s->dbi[DB_RECEIPTS], &key, &v);
 	if (rc == 0 && v.mv_size > STORED_HEAD &&
 	    decode(&old, (const uint8_t *)v.mv_data + STORED_HEAD,
-	    v.mv_size - STORED_HEAD) == 0 && old.time > time)
+	    v.mv_size - STORED_HEAD) == 0 && !receipt_later(r, &old))
 		return 0;
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return store_mdb_err(rc);
@@ -218,7 +244,7 @@ receipt_put(struct store_txn *t, const uint8_t *p, size_t len, uint64_t now,
 		return -NUSA_ENETWORK;
 	if (store_device(t, r.device, &d) != 0 || d.role == ROLE_NONE)
 		return -NUSA_EUNENROLLED;
-	return put(t, r.device, RECEIPT_BUNDLE, r.time, now, p, len, kept);
+	return put(t, &r, RECEIPT_BUNDLE, now, p, len, kept);
 }
 
 int
@@ -226,6 +252,7 @@ receipt_put_sync(struct store_txn *t, const uint8_t device[NUSA_KEY_LEN],
     const struct vector *have, uint64_t now)
 {
 	struct codec_writer w;
+	struct receipt r;
 	uint8_t net[NUSA_KEY_LEN], *buf;
 	size_t i, n = 0;
 	int rc;
@@ -245,8 +272,9 @@ receipt_put_sync(struct store_txn *t, const uint8_t device[NUSA_KEY_LEN],
 	}
 	codec_be16(buf + RECEIPT_HEAD_LEN - 2, (uint16_t)n);
 	memset(buf + w.len, 0, NUSA_SIG_LEN);
-	rc = put(t, device, RECEIPT_SYNC, now, now, buf, w.len + NUSA_SIG_LEN,
-	    NULL);
+	if ((rc = decode(&r, buf, w.len + NUSA_SIG_LEN)) == 0)
+		rc = put(t, &r, RECEIPT_SYNC, now, buf, w.len + NUSA_SIG_LEN,
+		    NULL);
 	free(buf);
 	return rc;
 }
@@ -287,7 +315,7 @@ receipt_get(struct store_txn *t, const uint8_t device[NUSA_KEY_LEN],
 			return store_mdb_err(rc);
 		if ((rc = unpack(&c, &key, &v)) != 0)
 			return rc;
-		if (!found || c.time > r->time) {
+		if (!found || receipt_later(&c, r)) {
 			*r = c;
 			found = 1;
 		}

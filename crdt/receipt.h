@@ -69,10 +69,11 @@ int receipt_decode(struct receipt *r, const uint8_t *p, size_t len);
 
 /* Keeps a receipt (signed: verified again here) learned from a bundle:
  * it must be of t's network and of a device enrolled in it, and it
- * never replaces a newer receipt of that device. Sets *kept (may be NULL)
- * to 1 if it did. Returns 0, a receipt_decode() error, -NUSA_ENETWORK,
- * -NUSA_EUNENROLLED or a store error. A receipt as old as the one kept
- * replaces it too: the same, or our own made again. */
+ * replaces the one kept of that device only if it is later: it lists
+ * more entries, or as many at a time no earlier (what a box holds only
+ * grows, so a device's wrong clock cannot pin an old receipt). Sets
+ * *kept (may be NULL) to 1 if it did. Returns 0, a receipt_decode()
+ * error, -NUSA_ENETWORK, -NUSA_EUNENROLLED or a store error. */
 int receipt_put(struct store_txn *t, const uint8_t *p, size_t len,
     uint64_t now, int *kept);
 
@@ -82,7 +83,7 @@ int receipt_put(struct store_txn *t, const uint8_t *p, size_t len,
 int receipt_put_sync(struct store_txn *t, const uint8_t device[NUSA_KEY_LEN],
     const struct vector *have, uint64_t now);
 
-/* Fills r with the latest receipt of device (by either way); r points
+/* Fills r with the later receipt of device (by either way); r points
  * into t's memory, valid until t ends. Returns 0 or -NUSA_ENOTFOUND. */
 int receipt_get(struct store_txn *t, const uint8_t device[NUSA_KEY_LEN],
     struct receipt *r);

@@ -1534,7 +1534,7 @@ cmd_bundle_import(struct ctl *c)
 	if (rc == -NUSA_ENETWORK)
 		return fail(c, "%s: the bundle belongs to another network",
 		    path);
-	if (rc == -NUSA_EUNENROLLED && joining)
+	if (rc == -NUSA_EUNENROLLED && joining && !where.maker)
 		return fail(c, "%s: the bundle does not enrol this box; ask an "
 		    "admin to run: nusactl enrol %s --role clerk, then export "
 		    "a new bundle; nothing imported", path,
@@ -1969,6 +1969,10 @@ cmd_hub_join(struct ctl *c)
 		rmdir(sp);
 		rmdir(dir);
 	}
+	if (rc && where.maker)
+		return fail(c, "%s: %s; nothing served", path, rc ==
+		    -NUSA_EBADSIG ? "the maker's signature does not verify" :
+		    "the bundle's maker is not a device of this network");
 	if (rc == -NUSA_EUNENROLLED)
 		return fail(c, "%s: the bundle does not enrol this hub; ask the "
 		    "network's admin to run: nusactl enrol %s --role relay, "

@@ -1257,6 +1257,43 @@ test_receipt_decode(void **state)
 		assert_int_not_equal(receipt_decode(&r, buf, i), 0);
 }
 
+/* A device whose clock ran days ahead does not pin its old receipt: the
+ * later receipt is the one that lists more. */
+static void
+test_receipt_order(void **state)
+{
+	struct net *n = *state;
+	uint8_t old[RECEIPT_MAX], cur[RECEIPT_MAX];
+	size_t olen, clen;
+	struct store_txn *t;
+	struct receipt r;
+	int kept;
+
+	assert_int_equal(store_begin(n->office, &t, STORE_WRITE), 0);
+	assert_int_equal(receipt_make(t, n->clerk, 2000000000, old,
+	    sizeof(old), &olen), 0);
+	assert_int_equal(ledger_member_add(t, n->root, "m9", "Ketut", NULL),
+	    0);
+	assert_int_equal(receipt_make(t, n->clerk, 1700000000, cur,
+	    sizeof(cur), &clen), 0);
+	assert_int_equal(receipt_put(t, old, olen, 1, &kept), 0);
+	assert_int_equal(kept, 1);
+	assert_int_equal(receipt_put(t, cur, clen, 2, &kept), 0);
+	assert_int_equal(kept, 1);
+	/* The old one again, with its later clock: not kept. */
+	assert_int_equal(receipt_put(t, old, olen, 3, &kept), 0);
+	assert_int_equal(kept, 0);
+	assert_int_equal(receipt_get(t, n->clerk->pk, &r), 0);
+	assert_int_equal(r.time, 1700000000);
+	assert_int_equal(r.recorded, 2);
+	/* A stranger's receipt, well signed, is not kept. */
+	assert_int_equal(receipt_make(t, n->stranger, 1, old, sizeof(old),
+	    &olen), 0);
+	assert_int_equal(receipt_put(t, old, olen, 4, &kept),
+	    -NUSA_EUNENROLLED);
+	store_abort(t);
+}
+
 /* Writes a bundle header and a zstd frame of body compressed with
  * windowLog wlog into m: the way a hostile file would. */
 static void
@@ -1382,6 +1419,7 @@ main(void)
 		T(test_tampered),
 		T(test_receipts_flow),
 		T(test_receipt_decode),
+		T(test_receipt_order),
 		T(test_bomb),
 #undef T
 	};
