@@ -30,6 +30,7 @@
 #include "ledger.h"
 #include "payload.h"
 #include "proto.h"
+#include "receipt.h"
 #include "store.h"
 #include "stream.h"
 #include "vector.h"
@@ -534,6 +535,21 @@ proto_seeds(struct store *s)
 	free(pb.buf);
 }
 
+/* Receipt seeds (fuzz_receipt): what a store holds, signed by k. */
+static void
+receipt_seed(struct store *s, const struct key *k, const char *name)
+{
+	uint8_t buf[RECEIPT_MAX];
+	struct store_txn *t;
+	size_t len;
+
+	check(store_begin(s, &t, STORE_READ), "begin");
+	check(receipt_make(t, k, 1715900000, buf, sizeof(buf), &len),
+	    "receipt");
+	store_abort(t);
+	write_seed("fuzz_receipt", name, buf, len, NULL, 0);
+}
+
 static void
 import(struct store *s, const char *path, const struct key *self)
 {
@@ -682,6 +698,9 @@ main(int argc, char **argv)
 	stream_seeds(b, "clerk", NULL, 0, NUSA_BATCH_MAX, 16);
 	stream_seeds(c, "branch", NULL, 0, NUSA_BATCH_MAX, 16);
 	proto_seeds(a);
+	receipt_seed(a, root, "office");
+	receipt_seed(b, clerk, "clerk");
+	receipt_seed(g, admin, "genesis");
 
 	store_close(a);
 	store_close(b);
