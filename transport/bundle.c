@@ -275,7 +275,7 @@ carry_receipt(const struct receipt *r, const uint8_t *enc, size_t len,
 	if (r->via != RECEIPT_BUNDLE ||
 	    memcmp(r->device, c->maker, NUSA_KEY_LEN) == 0)
 		return 0;
-	if (c->n + 1 >= BUNDLE_RECEIPTS_MAX)
+	if (c->n >= BUNDLE_RECEIPTS_MAX)
 		return 1;
 	if ((c->rc = bundle_writer_receipt(c->w, enc, len)) != 0)
 		return 1;
@@ -400,8 +400,8 @@ r_inflate(struct bundle_reader *r)
 
 	if (r->frame_done)
 		return -NUSA_EMALFORMED;	/* the frame ended early */
-	/* The input is not hashed here: r_file() did as it read it, and the
-	 * bytes after the frame are the trailer, hashed by no one. */
+	/* Only what the decompressor consumed is hashed: the bytes after
+	 * the frame are the trailer. */
 	if (r->in_pos == r->in_len && !r->more) {
 		got = fread(r->zin, 1, IO_CHUNK, r->in);
 		if (got == 0)

@@ -12,8 +12,9 @@
  * The bundles are signed by the root key fuzz_bundle.c joins: its seed is
  * FUZZ_ROOT_SEED in every byte; it is also their maker. Most bundle seeds
  * are uncompressed (BUNDLE_RAW), so that mutations reach the records
- * rather than the decompressor; the -zstd ones are compressed. Entries carry the wall clock, so each run
- * writes different (equally valid) files. */
+ * rather than the decompressor; the -zstd ones are compressed. Entries
+ * carry the wall clock, so each run writes different (equally valid)
+ * files. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
