@@ -210,8 +210,18 @@ put(struct store_txn *t, const struct receipt *r, uint8_t via, uint64_t now,
 	rc = mdb_get(t->txn, t->s->dbi[DB_RECEIPTS], &key, &v);
 	if (rc == 0 && v.mv_size > STORED_HEAD &&
 	    decode(&old, (const uint8_t *)v.mv_data + STORED_HEAD,
-	    v.mv_size - STORED_HEAD) == 0 && !receipt_later(r, &old))
-		return 0;
+	    v.mv_size - STORED_HEAD) == 0) {
+		if (!receipt_later(r, &old))
+			return 0;
+		/* A sync that taught us nothing new writes nothing: a write
+		 * wakes every session (the store changed), and an idle box
+		 * must stay idle. Nor does the same receipt twice. */
+		if (via == RECEIPT_SYNC ? old.n == r->n && memcmp(old.items,
+		    r->items, r->n * RECEIPT_ITEM_LEN) == 0 : v.mv_size -
+		    STORED_HEAD == len && memcmp((const uint8_t *)v.mv_data +
+		    STORED_HEAD, enc, len) == 0)
+			return 0;
+	}
 	if (rc != 0 && rc != MDB_NOTFOUND)
 		return store_mdb_err(rc);
 	v.mv_size = STORED_HEAD + len;

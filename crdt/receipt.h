@@ -79,7 +79,8 @@ int receipt_put(struct store_txn *t, const uint8_t *p, size_t len,
 
 /* Records a peer's vector, as a sync session saw it at time now, as the
  * peer's receipt by sync (at most RECEIPT_FEEDS_MAX feeds: the lowest
- * authors). Returns 0 or a store error. */
+ * authors). Writes nothing if the vector is the one kept: its time is
+ * when the vector last changed. Returns 0 or a store error. */
 int receipt_put_sync(struct store_txn *t, const uint8_t device[NUSA_KEY_LEN],
     const struct vector *have, uint64_t now);
 

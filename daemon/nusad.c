@@ -208,6 +208,30 @@ peer_seen(struct nusad *d, const uint8_t id[NUSA_KEY_LEN], size_t net,
 		snprintf(p->addr, sizeof(p->addr), "%s", addr);
 }
 
+/* A synced peer's vector is its receipt (receipt.h): what it has, as
+ * CURVE authenticated it. Kept in the store, so that nusactl status and
+ * bundle export --for-peer know it without nusad. */
+static void
+peer_receipt(struct nusad *d, const uint8_t *id, size_t net,
+    const struct session *s)
+{
+	char hex[2 * NUSA_KEY_LEN + 1];
+	struct store_txn *t;
+	int rc;
+
+	if ((rc = store_begin(d->nets[net].store, &t, STORE_WRITE)) == 0) {
+		rc = receipt_put_sync(t, id, session_have(s),
+		    (uint64_t)time(NULL));
+		if (rc == 0)
+			rc = store_commit(t);
+		else
+			store_abort(t);
+	}
+	if (rc)
+		log_warn(&d->log, "receipt of %.16s: %s",
+		    nusa_hex(hex, id, NUSA_KEY_LEN), nusa_strerror(rc));
+}
+
 /* Folds a finished session's counts into its peer's record. */
 static void
 peer_fold(struct nusad *d, const uint8_t *id, size_t net,
@@ -226,8 +250,10 @@ peer_fold(struct nusad *d, const uint8_t *id, size_t net,
 	p->bytes_out += st->bytes_out;
 	p->msgs_in += st->msgs_in;
 	p->msgs_out += st->msgs_out;
-	if (st->synced > p->last_synced)
+	if (st->synced > p->last_synced) {
 		p->last_synced = st->synced;
+		peer_receipt(d, id, net, s);
+	}
 	/* The other way round is the normal end of a second session. */
 	if (session_error(s)[0] &&
 	    session_peer_error(s) != PROTO_ERR_DUPLICATE)
@@ -1042,30 +1068,6 @@ peers_save(struct nusad *d)
 	json_decref(a);
 	if ((rc = outfile_close(&o, rc == 0)) != 0)
 		log_warn(&d->log, "%s: %s", d->peers_path, nusa_strerror(rc));
-}
-
-/* A synced peer's vector is its receipt (receipt.h): what it has, as
- * CURVE authenticated it. Kept in the store, so that nusactl status and
- * bundle export --for-peer know it without nusad. */
-static void
-peer_receipt(struct nusad *d, const uint8_t *id, size_t net,
-    const struct session *s)
-{
-	char hex[2 * NUSA_KEY_LEN + 1];
-	struct store_txn *t;
-	int rc;
-
-	if ((rc = store_begin(d->nets[net].store, &t, STORE_WRITE)) == 0) {
-		rc = receipt_put_sync(t, id, session_have(s),
-		    (uint64_t)time(NULL));
-		if (rc == 0)
-			rc = store_commit(t);
-		else
-			store_abort(t);
-	}
-	if (rc)
-		log_warn(&d->log, "receipt of %.16s: %s",
-		    nusa_hex(hex, id, NUSA_KEY_LEN), nusa_strerror(rc));
 }
 
 /* Notes the syncs of live sessions and saves the records if a sync

@@ -1294,6 +1294,42 @@ test_receipt_order(void **state)
 	store_abort(t);
 }
 
+/* A sync receipt is written when the peer's vector changed, and only
+ * then: a write wakes every session of nusad, which would sync again. */
+static void
+test_receipt_sync(void **state)
+{
+	struct net *n = *state;
+	struct store_txn *t;
+	struct vector *v;
+	struct receipt r;
+	uint64_t gen, has, missing;
+
+	v = vector_of(n->office);
+	assert_int_equal(store_begin(n->office, &t, STORE_WRITE), 0);
+	assert_int_equal(receipt_put_sync(t, n->clerk->pk, v, 100), 0);
+	assert_int_equal(store_commit(t), 0);
+	gen = store_generation(n->office);
+	assert_int_equal(store_begin(n->office, &t, STORE_WRITE), 0);
+	assert_int_equal(receipt_put_sync(t, n->clerk->pk, v, 200), 0);
+	assert_int_equal(store_commit(t), 0);
+	assert_int_equal(store_generation(n->office), gen);
+	/* The peer got one more: written, with the new time. */
+	assert_int_equal(vector_set(v, n->root->pk, vector_get(v,
+	    n->root->pk) + 1), 0);
+	assert_int_equal(store_begin(n->office, &t, STORE_WRITE), 0);
+	assert_int_equal(receipt_put_sync(t, n->clerk->pk, v, 300), 0);
+	assert_int_equal(receipt_get(t, n->clerk->pk, &r), 0);
+	assert_int_equal(r.time, 300);
+	assert_int_equal(r.via, RECEIPT_SYNC);
+	assert_int_equal(receipt_compare(t, &r, &has, &missing), 0);
+	assert_int_equal(missing, 0);
+	assert_int_equal(has, tf_count(n->office));
+	assert_int_equal(store_commit(t), 0);
+	assert_true(store_generation(n->office) != gen);
+	vector_free(&v);
+}
+
 /* Writes a bundle header and a zstd frame of body compressed with
  * windowLog wlog into m: the way a hostile file would. */
 static void
@@ -1420,6 +1456,7 @@ main(void)
 		T(test_receipts_flow),
 		T(test_receipt_decode),
 		T(test_receipt_order),
+		T(test_receipt_sync),
 		T(test_bomb),
 #undef T
 	};
