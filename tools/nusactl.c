@@ -1333,6 +1333,24 @@ read_vector(struct ctl *c, const char *path, struct vector **out)
 	return 0;
 }
 
+/* Hub mode: --network ID picks the store of a network the hub serves,
+ * DIR/networks/ID/store (hub join); the key stays the hub's. */
+static void
+hub_network(struct ctl *c)
+{
+	uint8_t id[NUSA_KEY_LEN];
+	char hex[HEXKEY];
+
+	if (c->opt[O_NETWORK] == NULL)
+		return;
+	if (nusa_unhex(id, sizeof(id), c->opt[O_NETWORK]) != 0)
+		die(c, "--network: a network id (64 hex digits)");
+	if ((size_t)snprintf(c->storepath, sizeof(c->storepath),
+	    "%s/networks/%s/store", c->dir, hex_key(hex, id)) >=
+	    sizeof(c->storepath))
+		die(c, "%s: path too long", c->dir);
+}
+
 /* "5s ago", "3d ago" into buf. */
 static const char *
 fmt_ago(char *buf, size_t cap, int64_t when)
@@ -1393,6 +1411,7 @@ cmd_bundle_export(struct ctl *c)
 
 	if (c->opt[O_FOR] && c->opt[O_FOR_PEER])
 		die(c, "--for and --for-peer: give one");
+	hub_network(c);
 	if (c->opt[O_FOR_PEER])
 		parse_device(c, c->opt[O_FOR_PEER], peer);
 	if (c->opt[O_FOR] && read_vector(c, c->opt[O_FOR], &have) != 0)
@@ -1516,6 +1535,7 @@ cmd_bundle_import(struct ctl *c)
 	FILE *f;
 	int rc, joining, forked;
 
+	hub_network(c);
 	if (load_key(c) != 0 || open_store(c, 0) != 0)
 		return EXIT_FAILURE;
 	joining = box_has_network(c) == 0;
@@ -2028,10 +2048,12 @@ static const struct command commands[] = {
 	  "hash of the ledger state: equal on boxes in sync" },
 	{ "verify", cmd_verify, 0, 0, 0, "verify",
 	  "re-check every entry and the state; exit 1 on any fault" },
-	{ "bundle export", cmd_bundle_export, OPT(O_FOR) | OPT(O_FOR_PEER), 1,
-	  1, "bundle export FILE [--for VECTOR_FILE | --for-peer DEVICE_ID]",
+	{ "bundle export", cmd_bundle_export, OPT(O_FOR) | OPT(O_FOR_PEER) |
+	  OPT(O_NETWORK), 1, 1, "bundle export FILE [--for VECTOR_FILE | "
+	  "--for-peer DEVICE_ID] [--network ID]",
 	  "write entries (or those a peer lacks) to a file" },
-	{ "bundle import", cmd_bundle_import, 0, 1, 1, "bundle import FILE",
+	{ "bundle import", cmd_bundle_import, OPT(O_NETWORK), 1, 1,
+	  "bundle import FILE [--network ID]",
 	  "verify and import a bundle" },
 	{ "status", cmd_status, OPT(O_JSON), 0, 0, "status [--json]",
 	  "this box and its peers, as the running nusad sees them" },

@@ -111,4 +111,19 @@ grep -q "(2 new, 0 already here)" out.txt || die "for-peer import"
 expect 2 "$N" -d A bundle export x.nusa --for-peer nothex
 expect 2 "$N" -d A bundle export x.nusa --for-peer "$(idof B)" --for a.vec
 
+# A hub writes a bundle for a named island box too (--network: which of
+# the networks it serves), from the receipts its bundles brought.
+"$N" -d H keygen >/dev/null
+"$N" -d A enrol "$(idof H)" --role relay >/dev/null
+"$N" -d A bundle export hub.nusa >/dev/null
+expect 0 "$N" -d H hub join hub.nusa
+net=$("$N" -d A id | awk '/^network/ {print $2}')
+expect 0 "$N" -d B bundle export back2.nusa
+expect 0 "$N" -d H bundle import back2.nusa --network "$net"
+expect 0 "$N" -d H bundle export h.nusa --for-peer "$(idof B)" --network "$net"
+grep -q "^exported 1 entries" out.txt || die "hub for-peer: $(cat out.txt)"
+expect 0 "$N" -d B bundle import h.nusa
+[ "$("$N" -d B digest)" = "$("$N" -d A digest)" ] || die "B: digests (hub)"
+expect 2 "$N" -d H bundle export h.nusa --network nothex
+
 echo "bundles.sh: $pass checks passed"
