@@ -47,17 +47,21 @@ run -d rinca post withdraw S9001 120000 --memo "beli jaring"
 run -d rinca post deposit S9001 20000
 
 say "Next trip: Rinca's changes reach Labuan; both converge"
-"$N" -d labuan vector >labuan.vec
-run -d rinca bundle export usb.nusa --for labuan.vec
+# Each box writes for the other what that box's last receipt (carried by
+# the consultant's bundles) says it lacks.
+labuan=$("$N" -d labuan id | awk '/^device/{print $2}')
+run -d rinca bundle export usb.nusa --for-peer "$labuan"
 run -d consultant bundle import usb.nusa
-"$N" -d rinca vector >rinca.vec
 run -d consultant bundle export usb2.nusa
 run -d labuan bundle import usb2.nusa
-run -d labuan bundle export usb3.nusa --for rinca.vec
+run -d labuan bundle export usb3.nusa --for-peer "$rinca"
 run -d rinca bundle import usb3.nusa
 run -d labuan balance S9001
 run -d rinca balance S9001
 run -d labuan conflicts
+
+say "What reached whom: receipts came back in the bundles"
+run -d labuan status
 
 say "Same entries, same books: the state digests match"
 a=$("$N" -d labuan digest)

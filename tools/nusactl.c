@@ -1730,7 +1730,8 @@ struct receipts_out {
 	struct store_txn *t;
 	const uint8_t *self;
 	json_t *a;		/* --json: the array, else print */
-	const uint8_t *last;	/* device of the line just shown */
+	uint8_t last[NUSA_KEY_LEN];	/* device of the line just shown */
+	int any;
 };
 
 static int
@@ -1746,10 +1747,11 @@ receipt_line(const struct receipt *r, const uint8_t *enc, size_t len,
 	(void)enc;
 	(void)len;
 	/* One line per device: its latest receipt, by either way. */
-	if (memcmp(r->device, o->self, NUSA_KEY_LEN) == 0 || (o->last &&
+	if (memcmp(r->device, o->self, NUSA_KEY_LEN) == 0 || (o->any &&
 	    memcmp(r->device, o->last, NUSA_KEY_LEN) == 0))
 		return 0;
-	o->last = r->device;
+	memcpy(o->last, r->device, NUSA_KEY_LEN);
+	o->any = 1;
 	if ((rc = receipt_get(o->t, r->device, &latest)) != 0 ||
 	    (rc = receipt_compare(o->t, &latest, &have, &missing)) != 0)
 		return rc;

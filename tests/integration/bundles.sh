@@ -95,6 +95,13 @@ b = r[sys.argv[1]]
 assert b["missing"] == 0 and b["via"] == "bundle", b' "$(id16 B)" ||
 	die "status --json receipts"
 ok
+# C's bundle too: one line per device.
+expect 0 "$N" -d C bundle export c.nusa
+expect 0 "$N" -d A bundle import c.nusa
+expect 0 "$N" -d A status
+[ "$(grep -c '^receipt ' out.txt)" = 2 ] || die "two receipts: $(cat out.txt)"
+grep -q "^receipt $(id16 C) has $total of our entries (1 missing)" out.txt ||
+	die "status receipt of C: $(cat out.txt)"
 
 # The office goes on; a bundle for B carries just what B lacks.
 expect 0 "$N" -d A post deposit "$acct" 700
