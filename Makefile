@@ -24,8 +24,8 @@ LIB_PKGS  := libsodium lmdb jansson libzmq avahi-client inih libzstd
 TEST_PKGS := cmocka
 APT_PKGS  := build-essential pkg-config python3 clang libclang-rt-14-dev \
 	libsodium-dev liblmdb-dev lmdb-utils libzmq3-dev libavahi-client-dev \
-	libinih-dev libjansson-dev libcmocka-dev libcsv-dev libzstd-dev dbus \
-	avahi-daemon iproute2 procps systemd pandoc man-db dpkg-dev
+	libinih-dev libjansson-dev libcmocka-dev libcsv-dev libzstd-dev zstd \
+	dbus avahi-daemon iproute2 procps systemd pandoc man-db dpkg-dev
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Werror
@@ -78,7 +78,7 @@ deps:
 	done; \
 	for c in cc make python3 $(CLANG) mdb_stat $(PKG_CONFIG) dbus-daemon \
 		avahi-daemon ip ps systemd-analyze pandoc groff man \
-		dpkg-shlibdeps; do \
+		dpkg-shlibdeps zstd; do \
 		command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; \
 	done; \
 	[ -f /usr/include/csv.h ] || missing="$$missing csv.h"; \

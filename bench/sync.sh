@@ -69,11 +69,18 @@ PY
 # The exact size of the encoded entries a full bundle holds: bundles
 # leave out the 104 chain-implied bytes of every body but a batch's
 # first, and the u32 length says what is there; prints "entries bodies".
+# The body is zstd-compressed (docs/formats.md): the zstd tool opens it.
 cat >bodies.py <<'PY'
-import struct, sys
+import struct, subprocess, sys
 d = open(sys.argv[1], "rb").read()
-assert d[:8] == b"NUSABNDL", "not a bundle"
-p = 8 + 1 + 32
+assert d[:8] == b"NUSABNDL" and d[8] == 2, "not a version 2 bundle"
+head = 8 + 1 + 1 + 32 + 32 + 8 + 8 + 4
+if d[9] == 1:   # zstd: the body between the header and the signature
+    d = subprocess.run(["zstd", "-dcq"], input=d[head:-64],
+                       stdout=subprocess.PIPE, check=True).stdout
+else:
+    d = d[head:-64]
+p = 0
 n = body = 0
 while d[p:p + 1] == b"B":
     c, = struct.unpack_from(">H", d, p + 1)
@@ -84,6 +91,8 @@ while d[p:p + 1] == b"B":
         body += l + (0 if i == 0 else 104)
     p += 64
     n += c
+while d[p:p + 1] == b"R":    # receipts
+    p += 5 + struct.unpack_from(">I", d, p + 1)[0]
 assert d[p:p + 1] == b"E", "no end marker"
 print(n, body)
 PY
