@@ -4,7 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 #include <sodium.h>
@@ -17,9 +20,13 @@
 #include "state.h"
 #include "store_db.h"
 
-/* 1 GiB of address space: a koperasi's ten years of books fit in a few
- * percent of it, and LMDB only uses the pages it touches. */
-#define STORE_MAPSIZE ((size_t)1 << 30)
+/* The map is address space: a 32-bit Pi has little of it to spare, a
+ * 64-bit one plenty. The disk fills up long before either. */
+#if SIZE_MAX > 0xffffffffu
+#define STORE_MAP_MAX ((size_t)1 << 40)
+#else
+#define STORE_MAP_MAX ((size_t)1 << 30)
+#endif
 
 static const char *const db_names[DB_COUNT] = {
 	[DB_META] = "meta",
@@ -140,6 +147,13 @@ fail:
 int
 store_open(struct store **out, const char *path, int flags)
 {
+	return store_open_map(out, path, flags, 0, 0);
+}
+
+int
+store_open_map(struct store **out, const char *path, int flags,
+    size_t initial, size_t max)
+{
 	char file[4096];
 	struct store *s;
 	int rc, created = 0;
@@ -153,11 +167,17 @@ store_open(struct store **out, const char *path, int flags)
 		return -errno;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return -ENOMEM;
+	s->map_max = max ? max : STORE_MAP_MAX;
 	if ((rc = mdb_env_create(&s->env)) != 0)
 		goto fail;
 	if ((rc = mdb_env_set_maxdbs(s->env, DB_COUNT)) != 0 ||
-	    (rc = mdb_env_set_mapsize(s->env, STORE_MAPSIZE)) != 0 ||
+	    (rc = mdb_env_set_mapsize(s->env, initial ? initial :
+	    STORE_MAP_INITIAL)) != 0 ||
 	    (rc = mdb_env_open(s->env, path, MDB_NOTLS, 0600)) != 0)
+		goto fail;
+	/* A store grown earlier (or by another process) keeps its size:
+	 * adopt what its meta page says if that is more. */
+	if ((rc = mdb_env_set_mapsize(s->env, 0)) != 0)
 		goto fail;
 	if ((rc = store_init_dbs(s, flags & STORE_CREATE)) != 0) {
 		store_close(s);
@@ -188,6 +208,69 @@ store_close(struct store *s)
 	free(s);
 }
 
+/* Sets the map to size, if more than now and at most the maximum. Only
+ * with no transaction open in this process (LMDB remaps the file). */
+static int
+map_resize(struct store *s, size_t size)
+{
+	MDB_envinfo info;
+	int rc;
+
+	if (s->active)
+		return -EBUSY;
+	if ((rc = mdb_env_info(s->env, &info)) != 0)
+		return store_mdb_err(rc);
+	if (size > s->map_max)
+		size = s->map_max;
+	if (size <= info.me_mapsize)
+		return -ENOSPC;
+	return store_mdb_err(mdb_env_set_mapsize(s->env, size));
+}
+
+int
+store_grow(struct store *s)
+{
+	MDB_envinfo info, other;
+	int rc;
+
+	if (s->active)
+		return -EBUSY;
+	/* Another process may have grown it already: the meta page says
+	 * (it may also say less, when our larger map never committed). */
+	if ((rc = mdb_env_info(s->env, &info)) != 0 ||
+	    (rc = mdb_env_set_mapsize(s->env, 0)) != 0 ||
+	    (rc = mdb_env_info(s->env, &other)) != 0)
+		return store_mdb_err(rc);
+	if (other.me_mapsize > info.me_mapsize)
+		info.me_mapsize = other.me_mapsize;
+	if (info.me_mapsize >= s->map_max) {
+		if (other.me_mapsize < info.me_mapsize)
+			mdb_env_set_mapsize(s->env, info.me_mapsize);
+		return -ENOSPC;
+	}
+	return map_resize(s, info.me_mapsize * 2);
+}
+
+/* Before a write transaction: keep the map at least twice what is in
+ * use, so that the next transaction has as much room as the whole store
+ * took so far. */
+static void
+map_headroom(struct store *s)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	size_t used, size;
+
+	if (s->active || mdb_env_info(s->env, &info) != 0 ||
+	    mdb_env_stat(s->env, &st) != 0)
+		return;
+	used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+	for (size = info.me_mapsize; used > size / 2 && size < s->map_max;)
+		size *= 2;
+	if (size > info.me_mapsize)
+		map_resize(s, size);	/* at the maximum: carry on */
+}
+
 int
 store_begin(struct store *s, struct store_txn **out, int flags)
 {
@@ -200,11 +283,20 @@ store_begin(struct store *s, struct store_txn **out, int flags)
 		return -ENOMEM;
 	t->s = s;
 	t->write = (flags & STORE_WRITE) != 0;
+	if (t->write)
+		map_headroom(s);
 	rc = mdb_txn_begin(s->env, NULL, t->write ? 0 : MDB_RDONLY, &t->txn);
+	if (rc == MDB_MAP_RESIZED && s->active == 0) {
+		/* Another process grew the map past ours: adopt its size. */
+		if ((rc = mdb_env_set_mapsize(s->env, 0)) == 0)
+			rc = mdb_txn_begin(s->env, NULL, t->write ? 0 :
+			    MDB_RDONLY, &t->txn);
+	}
 	if (rc) {
 		free(t);
 		return store_mdb_err(rc);
 	}
+	s->active++;
 	if (meta_get(t, "network", &v) == 0 && v.mv_size == NUSA_KEY_LEN) {
 		memcpy(t->network, v.mv_data, NUSA_KEY_LEN);
 		t->network_known = 1;
@@ -225,6 +317,7 @@ store_begin_nested(struct store_txn *parent, struct store_txn **out)
 	if ((t = malloc(sizeof(*t))) == NULL)
 		return -ENOMEM;
 	*t = *parent;
+	t->nested = 1;
 	rc = mdb_txn_begin(parent->s->env, parent->txn, 0, &t->txn);
 	if (rc) {
 		free(t);
@@ -239,6 +332,8 @@ store_commit(struct store_txn *t)
 {
 	int rc = mdb_txn_commit(t->txn);
 
+	if (!t->nested)
+		t->s->active--;
 	free(t);
 	return store_mdb_err(rc);
 }
@@ -249,7 +344,179 @@ store_abort(struct store_txn *t)
 	if (t == NULL)
 		return;
 	mdb_txn_abort(t->txn);
+	if (!t->nested)
+		t->s->active--;
 	free(t);
+}
+
+int
+store_write(struct store *s, int (*fn)(struct store_txn *t, void *ctx),
+    void *ctx)
+{
+	struct store_txn *t;
+	int rc;
+
+	for (;;) {
+		if ((rc = store_begin(s, &t, STORE_WRITE)) != 0)
+			return rc;
+		if ((rc = fn(t, ctx)) == 0)
+			rc = store_commit(t);
+		else
+			store_abort(t);
+		if (rc != -ENOSPC || store_grow(s) != 0)
+			return rc;
+	}
+}
+
+int
+store_space(struct store *s, struct store_space *sp)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	struct statvfs vfs;
+	struct stat sb;
+	const char *dir;
+	char file[4096];
+	int rc;
+
+	memset(sp, 0, sizeof(*sp));
+	if ((rc = mdb_env_info(s->env, &info)) != 0 ||
+	    (rc = mdb_env_stat(s->env, &st)) != 0 ||
+	    (rc = mdb_env_get_path(s->env, &dir)) != 0)
+		return store_mdb_err(rc);
+	sp->used = (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+	sp->map = info.me_mapsize;
+	if ((size_t)snprintf(file, sizeof(file), "%s/data.mdb", dir) >=
+	    sizeof(file))
+		return -ENAMETOOLONG;
+	if (stat(file, &sb) != 0)
+		return -errno;
+	/* Blocks, not length: what the file really takes on the card. */
+	sp->file = (uint64_t)sb.st_blocks * 512;
+	if (statvfs(dir, &vfs) != 0)
+		return -errno;
+	sp->fs_free = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	sp->fs_size = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+	return 0;
+}
+
+/* Removes dir/name if it is there. Returns 0 or -errno. */
+static int
+unlink_in(const char *dir, const char *name)
+{
+	char p[4096];
+
+	if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, name) >= sizeof(p))
+		return -ENAMETOOLONG;
+	if (unlink(p) != 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+static int
+fsync_path(const char *path, int flags)
+{
+	int fd, rc = 0;
+
+	if ((fd = open(path, flags | O_CLOEXEC)) < 0)
+		return -errno;
+	if (fsync(fd) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static int
+file_size(const char *dir, const char *name, uint64_t *size)
+{
+	char p[4096];
+	struct stat sb;
+
+	if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, name) >= sizeof(p))
+		return -ENAMETOOLONG;
+	if (stat(p, &sb) != 0)
+		return -errno;
+	*size = (uint64_t)sb.st_size;
+	return 0;
+}
+
+/* The steps, and what a power cut after each leaves:
+ *   1. copy into path.compact/data.mdb and fsync it and the directory:
+ *      path/data.mdb is untouched, the copy a leftover;
+ *   2. link path/data.mdb to path/data.mdb.old: the same file twice;
+ *   3. rename the copy over path/data.mdb, fsync path/: the new store;
+ *   4. remove data.mdb.old and path.compact/.
+ * A leftover data.mdb.old or path.compact/ is removed by the next run.
+ * LMDB's lock file needs no change: the first process to open the store
+ * again holds it alone and resets it. */
+int
+store_compact(const char *path, uint64_t *before, uint64_t *after)
+{
+	char tmp[4096], from[4096], to[4096], old[4096];
+	struct store *s = NULL;
+	int rc;
+
+	*before = *after = 0;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.compact", path) >=
+	    sizeof(tmp) || (size_t)snprintf(from, sizeof(from),
+	    "%s/data.mdb", tmp) >= sizeof(from) ||
+	    (size_t)snprintf(to, sizeof(to), "%s/data.mdb", path) >=
+	    sizeof(to) || (size_t)snprintf(old, sizeof(old),
+	    "%s/data.mdb.old", path) >= sizeof(old))
+		return -ENAMETOOLONG;
+	if ((rc = unlink_in(tmp, "data.mdb")) != 0 ||
+	    (rc = unlink_in(tmp, "lock.mdb")) != 0 ||
+	    (rc = unlink_in(path, "data.mdb.old")) != 0)
+		return rc;
+	if (rmdir(tmp) != 0 && errno != ENOENT)
+		return -errno;
+	if ((rc = file_size(path, "data.mdb", before)) != 0)
+		return rc;
+	if ((rc = store_open(&s, path, 0)) != 0)
+		return rc;
+	if (mkdir(tmp, 0700) != 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if ((rc = store_mdb_err(mdb_env_copy2(s->env, tmp,
+	    MDB_CP_COMPACT))) != 0)
+		goto fail;
+	store_close(s);
+	s = NULL;
+	if ((rc = fsync_path(from, O_RDONLY)) != 0 ||
+	    (rc = fsync_path(tmp, O_RDONLY | O_DIRECTORY)) != 0 ||
+	    (rc = nusa_sync_parent(tmp)) != 0)
+		goto fail;
+	/* The copy must open as a store before it replaces one. */
+	if ((rc = store_open(&s, tmp, 0)) != 0)
+		goto fail;
+	store_close(s);
+	s = NULL;
+	if ((rc = unlink_in(tmp, "lock.mdb")) != 0)
+		goto fail;
+	if (link(to, old) != 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (rename(from, to) != 0) {
+		rc = -errno;
+		unlink(old);
+		goto fail;
+	}
+	if ((rc = fsync_path(path, O_RDONLY | O_DIRECTORY)) != 0)
+		return rc;
+	unlink(old);
+	rmdir(tmp);
+	if ((rc = fsync_path(path, O_RDONLY | O_DIRECTORY)) != 0 ||
+	    (rc = nusa_sync_parent(tmp)) != 0)
+		return rc;
+	return file_size(path, "data.mdb", after);
+fail:
+	store_close(s);
+	unlink_in(tmp, "data.mdb");
+	unlink_in(tmp, "lock.mdb");
+	rmdir(tmp);
+	return rc;
 }
 
 int

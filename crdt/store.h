@@ -66,6 +66,52 @@ struct store_batch {
 int store_open(struct store **out, const char *path, int flags);
 void store_close(struct store *s);
 
+/* The LMDB map (address space, not disk: LMDB writes only the pages it
+ * uses) starts at STORE_MAP_INITIAL and doubles, up to STORE_MAP_MAX,
+ * when a write transaction begins with more than half of it in use, so
+ * there is always room for a transaction as large as the store so far.
+ * A larger one fails with -ENOSPC (MDB_MAP_FULL); store_write() then
+ * grows the map and runs it again. A map grown by another process
+ * (nusactl while nusad runs) is adopted when a transaction begins. */
+#define STORE_MAP_INITIAL ((size_t)64 << 20)
+
+/* Like store_open() with a map that starts at initial bytes and grows up
+ * to max (0: the defaults); for tests. */
+int store_open_map(struct store **out, const char *path, int flags,
+    size_t initial, size_t max);
+
+/* Doubles the map now (never past its maximum; at least to what another
+ * process set). No transaction of s may be open. Returns 0, -EBUSY if
+ * one is, -ENOSPC at the maximum, or an LMDB error. */
+int store_grow(struct store *s);
+
+/* Runs fn(t, ctx) in a write transaction and commits it if fn returns 0
+ * (else aborts, returning fn's value). If the map fills up (-ENOSPC),
+ * grows it and runs fn again from the start, until the maximum. */
+int store_write(struct store *s, int (*fn)(struct store_txn *t, void *ctx),
+    void *ctx);
+
+/* Space of a store and of the filesystem it is on, in bytes. */
+struct store_space {
+	uint64_t used;		/* pages in use up to the last one */
+	uint64_t map;		/* the map's size now */
+	uint64_t file;		/* data.mdb on disk */
+	uint64_t fs_free;	/* free to unprivileged users */
+	uint64_t fs_size;
+};
+
+/* Fills *sp. Returns 0 or -errno. */
+int store_space(struct store *s, struct store_space *sp);
+
+/* Rewrites the store in directory path without its free pages
+ * (mdb_env_copy2 with MDB_CP_COMPACT into path.compact/, fsync), then
+ * renames the copy over path/data.mdb: a power cut at any point leaves
+ * either the old store or the new one whole. Leftovers of a compaction
+ * cut short are removed first. The store must not be open elsewhere
+ * (nusad: stop it first). Sets the sizes of data.mdb before and after.
+ * Returns 0 or a negative error. */
+int store_compact(const char *path, uint64_t *before, uint64_t *after);
+
 /* Begins a transaction: STORE_READ or STORE_WRITE. Only one write
  * transaction runs at a time (LMDB serializes writers, also across
  * processes). Returns 0 and sets *out or a negative error. */

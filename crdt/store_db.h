@@ -54,12 +54,15 @@ enum store_dbi {
 struct store {
 	MDB_env *env;
 	MDB_dbi dbi[DB_COUNT];
+	size_t map_max;		/* the map never grows past this */
+	int active;		/* open top-level transactions */
 };
 
 struct store_txn {
 	struct store *s;
 	MDB_txn *txn;
 	int write;
+	int nested;		/* a child of another: not counted */
 	int network_known;
 	uint8_t network[NUSA_KEY_LEN];
 };
