@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,8 @@ enum key_type {
 	KEY_BOOL,
 	KEY_ENUM,
 	KEY_UINT,
+	KEY_HOSTPORT,		/* IP:PORT, or PORT (127.0.0.1), or empty */
+	KEY_DISKWARN,		/* N% used, or N[KMG] free */
 };
 
 enum key_id {
@@ -46,6 +49,8 @@ enum key_id {
 	K_LOG_LEVEL,
 	K_HEARTBEAT,
 	K_MAX_SESSIONS,
+	K_METRICS,
+	K_DISK_WARN,
 	K_N
 };
 
@@ -103,6 +108,14 @@ static const struct key keys[K_N] = {
 	[K_MAX_SESSIONS] = { "max_sessions", KEY_UINT, 1, 4096, "64",
 	    "Most sync sessions at once (1 to 4096).",
 	    FIELD(max_sessions), NULL },
+	[K_METRICS] = { "metrics", KEY_HOSTPORT, 0, 0, NULL,
+	    "Prometheus metrics on http://ADDRESS:PORT/metrics; a port "
+	    "alone binds 127.0.0.1; empty: off.",
+	    FIELD(metrics), NULL },
+	[K_DISK_WARN] = { "disk_warn", KEY_DISKWARN, 0, 0, "90%",
+	    "Warn when the data disk is this full (N%) or has less free "
+	    "(N, NK, NM, NG bytes).",
+	    FIELD(disk_warn_pct), NULL },
 };
 
 /* The state of one parse; allocated, as it holds a whole config. */
@@ -358,6 +371,95 @@ config_parse_peer(struct config_peer *p, const char *s, const char **why)
 	return 0;
 }
 
+/* metrics: "PORT" (127.0.0.1), "IPv4:PORT", "[IPv6]:PORT" or "". An IP
+ * literal, not a name: what it binds must be plain to see. */
+static int
+hostport_set(struct config *c, const char *v, char *why, size_t cap)
+{
+	char host[64];
+	unsigned char bin[16];
+	const char *colon, *port;
+	unsigned long p;
+	char *end;
+	size_t n;
+	int v6 = 0;
+
+	if (*v == '\0') {
+		c->metrics[0] = '\0';
+		return 0;
+	}
+	if (v[0] == '[') {
+		const char *close = strchr(v, ']');
+
+		if (close == NULL || close[1] != ':')
+			return bad(why, cap, "not an address: '%s' (expected "
+			    "[IPv6]:PORT)", v);
+		n = (size_t)(close - v - 1);
+		port = close + 2;
+		v6 = 1;
+		if (n >= sizeof(host))
+			return bad(why, cap, "address too long: '%s'", v);
+		memcpy(host, v + 1, n);
+		host[n] = '\0';
+	} else if ((colon = strrchr(v, ':')) != NULL) {
+		n = (size_t)(colon - v);
+		port = colon + 1;
+		if (n >= sizeof(host))
+			return bad(why, cap, "address too long: '%s'", v);
+		memcpy(host, v, n);
+		host[n] = '\0';
+	} else {
+		snprintf(host, sizeof(host), "127.0.0.1");
+		port = v;
+	}
+	if (*port == '\0' || strspn(port, "0123456789") != strlen(port) ||
+	    (p = strtoul(port, &end, 10)) < 1 || p > 65535)
+		return bad(why, cap, "not a port: '%s' (expected PORT, IP:PORT "
+		    "or [IPv6]:PORT)", v);
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, host, bin) != 1)
+		return bad(why, cap, "not an IP address: '%s' (expected PORT, "
+		    "IP:PORT or [IPv6]:PORT; names are not taken)", v);
+	snprintf(c->metrics, sizeof(c->metrics), v6 ? "[%s]:%lu" : "%s:%lu",
+	    host, p);
+	return 0;
+}
+
+/* disk_warn: "90%" (of the filesystem in use) or "500M" (free bytes). */
+static int
+diskwarn_set(struct config *c, const char *v, char *why, size_t cap)
+{
+	unsigned long long u;
+	char *end;
+
+	if (strspn(v, "0123456789") == 0)
+		goto bad;
+	errno = 0;
+	u = strtoull(v, &end, 10);
+	if (errno)
+		goto bad;
+	if (strcmp(end, "%") == 0) {
+		if (u < 1 || u > 100)
+			goto bad;
+		c->disk_warn_pct = (unsigned)u;
+		c->disk_warn_free = 0;
+		return 0;
+	}
+	if (*end == 'K' || *end == 'k')
+		u = u > (1ULL << 50) ? 0 : u << 10, end++;
+	else if (*end == 'M' || *end == 'm')
+		u = u > (1ULL << 40) ? 0 : u << 20, end++;
+	else if (*end == 'G' || *end == 'g')
+		u = u > (1ULL << 30) ? 0 : u << 30, end++;
+	if (*end != '\0' || u == 0)
+		goto bad;
+	c->disk_warn_pct = 0;
+	c->disk_warn_free = u;
+	return 0;
+bad:
+	return bad(why, cap, "not a threshold: '%s' (expected N%% from 1 to "
+	    "100, or free bytes N, NK, NM or NG)", v);
+}
+
 /* Writes what k takes, for messages: "box or hub". */
 static void
 expect(const struct key *k, char *buf, size_t cap)
@@ -384,6 +486,13 @@ expect(const struct key *k, char *buf, size_t cap)
 		return;
 	case KEY_BOOL:
 		snprintf(buf, cap, "yes or no");
+		return;
+	case KEY_HOSTPORT:
+		snprintf(buf, cap, "PORT, IP:PORT or [IPv6]:PORT, or nothing");
+		return;
+	case KEY_DISKWARN:
+		snprintf(buf, cap, "N%% from 1 to 100, or free bytes N, NK, "
+		    "NM or NG");
 		return;
 	case KEY_ENUM:
 		break;
@@ -463,7 +572,7 @@ set_value(struct config *c, const struct key *k, const char *v, int append,
 
 	expect(k, want, sizeof(want));
 	if (*v == '\0' && k->type != KEY_LISTEN && k->type != KEY_PEERS &&
-	    k->type != KEY_PEER)
+	    k->type != KEY_PEER && k->type != KEY_HOSTPORT)
 		return bad(why, cap, "no value (expected %s)", want);
 	if (has_control(v, k->type == KEY_PEERS))
 		return bad(why, cap, "the value holds a control character");
@@ -553,6 +662,10 @@ set_value(struct config *c, const struct key *k, const char *v, int append,
 		uv = (unsigned)u;
 		memcpy(field, &uv, sizeof(uv));
 		return 0;
+	case KEY_HOSTPORT:
+		return hostport_set(c, v, why, cap);
+	case KEY_DISKWARN:
+		return diskwarn_set(c, v, why, cap);
 	}
 	return bad(why, cap, "unknown type");
 }
@@ -896,6 +1009,16 @@ print_value(const struct config *c, const struct key *k, FILE *out)
 	case KEY_UINT:
 		memcpy(&u, field, sizeof(u));
 		fprintf(out, " %u", u);
+		break;
+	case KEY_HOSTPORT:
+		if (c->metrics[0] != '\0')
+			fprintf(out, " %s", c->metrics);
+		break;
+	case KEY_DISKWARN:
+		if (c->disk_warn_free)
+			fprintf(out, " %" PRIu64, c->disk_warn_free);
+		else
+			fprintf(out, " %u%%", c->disk_warn_pct);
 		break;
 	}
 	fputc('\n', out);

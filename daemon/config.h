@@ -47,6 +47,9 @@ struct config {
 	enum config_log log_level;
 	unsigned heartbeat;		/* seconds, 1..600 */
 	unsigned max_sessions;		/* 1..4096 */
+	char metrics[CONFIG_ADDR_MAX];	/* "IP:PORT", "[IPv6]:PORT"; "": off */
+	unsigned disk_warn_pct;		/* warn when the disk is this full */
+	uint64_t disk_warn_free;	/* or has fewer free bytes (if != 0) */
 };
 
 /* Sets every key to its default: no data_dir, not listening, no peers, no

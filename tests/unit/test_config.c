@@ -877,6 +877,55 @@ test_parse_file(void **state)
 	testutil_rmtree(dir);
 }
 
+/* metrics and disk_warn: off and 90% by default; a port alone stays on
+ * loopback; names and nonsense are refused; both print back. */
+static void
+test_metrics_disk_warn(void **state)
+{
+	struct config c, d;
+	char buf[4096];
+	FILE *f;
+
+	(void)state;
+	parse_ok(&c, H);
+	assert_string_equal(c.metrics, "");
+	assert_int_equal(c.disk_warn_pct, 90);
+	assert_int_equal(c.disk_warn_free, 0);
+	parse_ok(&c, H "metrics = 9100\ndisk_warn = 500M\n");
+	assert_string_equal(c.metrics, "127.0.0.1:9100");
+	assert_int_equal(c.disk_warn_pct, 0);
+	assert_int_equal(c.disk_warn_free, 500ULL << 20);
+	parse_ok(&c, H "metrics = 0.0.0.0:9100\ndisk_warn = 75%\n");
+	assert_string_equal(c.metrics, "0.0.0.0:9100");
+	assert_int_equal(c.disk_warn_pct, 75);
+	parse_ok(&c, H "metrics = [::1]:9100\n");
+	assert_string_equal(c.metrics, "[::1]:9100");
+	parse_ok(&c, H "metrics =\n");
+	assert_string_equal(c.metrics, "");
+
+	f = fmemopen(buf, sizeof(buf), "w");
+	assert_non_null(f);
+	parse_ok(&c, H "metrics = 9100\ndisk_warn = 2G\n");
+	assert_int_equal(config_print(&c, f), 0);
+	fclose(f);
+	parse_ok(&d, buf);
+	assert_string_equal(d.metrics, "127.0.0.1:9100");
+	assert_int_equal(d.disk_warn_free, 2ULL << 30);
+
+	expect_error(H "metrics = example.org:9100\n", 3,
+	    (const char *const[]){ "metrics", "not an IP address", NULL });
+	expect_error(H "metrics = 70000\n", 3,
+	    (const char *const[]){ "metrics", "not a port", NULL });
+	expect_error(H "metrics = 127.0.0.1:\n", 3,
+	    (const char *const[]){ "not a port", NULL });
+	expect_error(H "disk_warn = 101%\n", 3,
+	    (const char *const[]){ "disk_warn", "not a threshold", NULL });
+	expect_error(H "disk_warn = 0\n", 3,
+	    (const char *const[]){ "not a threshold", NULL });
+	expect_error(H "disk_warn = 5T\n", 3,
+	    (const char *const[]){ "not a threshold", NULL });
+}
+
 int
 main(void)
 {
@@ -895,6 +944,7 @@ main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_shipped_conf),
 		cmocka_unit_test(test_parse_file),
+		cmocka_unit_test(test_metrics_disk_warn),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
