@@ -20,12 +20,14 @@ CLANG   ?= clang
 PKG_CONFIG ?= pkg-config
 
 # Libraries the code links against, and what make deps installs.
-LIB_PKGS  := libsodium lmdb jansson libzmq avahi-client inih libzstd
+LIB_PKGS  := libsodium lmdb jansson libzmq avahi-client inih libzstd \
+	libmicrohttpd
 TEST_PKGS := cmocka
 APT_PKGS  := build-essential pkg-config python3 clang libclang-rt-14-dev \
 	libsodium-dev liblmdb-dev lmdb-utils libzmq3-dev libavahi-client-dev \
 	libinih-dev libjansson-dev libcmocka-dev libcsv-dev libzstd-dev zstd \
-	dbus avahi-daemon iproute2 procps systemd pandoc man-db dpkg-dev
+	dbus avahi-daemon iproute2 procps systemd pandoc man-db dpkg-dev \
+	libmicrohttpd-dev curl
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Werror
@@ -78,7 +80,7 @@ deps:
 	done; \
 	for c in cc make python3 $(CLANG) mdb_stat $(PKG_CONFIG) dbus-daemon \
 		avahi-daemon ip ps systemd-analyze pandoc groff man \
-		dpkg-shlibdeps zstd; do \
+		dpkg-shlibdeps zstd curl; do \
 		command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; \
 	done; \
 	[ -f /usr/include/csv.h ] || missing="$$missing csv.h"; \
@@ -198,7 +200,7 @@ ARM_CROSS := aarch64-linux-gnu
 ARM_PKGS  := gcc-aarch64-linux-gnu qemu-user libsodium-dev:arm64 \
 	liblmdb-dev:arm64 libjansson-dev:arm64 libcmocka-dev:arm64 \
 	libcsv-dev:arm64 libzmq3-dev:arm64 libavahi-client-dev:arm64 \
-	libinih-dev:arm64 libzstd-dev:arm64
+	libinih-dev:arm64 libzstd-dev:arm64 libmicrohttpd-dev:arm64
 XCROSS     := $(or $(CROSS),$(ARM_CROSS))
 XDIR       := build/$(XCROSS)
 XCC        := $(XCROSS)-gcc

@@ -17,6 +17,7 @@
 
 #include "discover.h"
 #include "key.h"
+#include "metrics.h"
 #include "notify.h"
 #include "outfile.h"
 #include "payload.h"
@@ -103,6 +104,50 @@ struct ban {
 	int64_t until;
 };
 
+/* Why nusad turned a peer or its data away: the reason label of
+ * nusa_rejects_total. */
+enum reject {
+	REJ_UNENROLLED,		/* key not enrolled here (ZAP, HELLO) */
+	REJ_REVOKED,
+	REJ_BANNED,		/* still banned after an earlier fault */
+	REJ_NETWORK,		/* a network not served here */
+	REJ_BUSY,		/* max_sessions reached */
+	REJ_DUPLICATE,		/* connected the other way already */
+	REJ_VERSION,
+	REJ_PROTOCOL,		/* a message out of place */
+	REJ_MALFORMED,		/* bytes that do not decode */
+	REJ_BAD_SIGNATURE,
+	REJ_BAD_CHAIN,
+	REJ_GAP,
+	REJ_FORBIDDEN,		/* a role that may not write that */
+	REJ_COUNT
+};
+
+static const char *const reject_names[REJ_COUNT] = {
+	[REJ_UNENROLLED] = "unenrolled",
+	[REJ_REVOKED] = "revoked",
+	[REJ_BANNED] = "banned",
+	[REJ_NETWORK] = "network",
+	[REJ_BUSY] = "busy",
+	[REJ_DUPLICATE] = "duplicate",
+	[REJ_VERSION] = "version",
+	[REJ_PROTOCOL] = "protocol",
+	[REJ_MALFORMED] = "malformed",
+	[REJ_BAD_SIGNATURE] = "bad_signature",
+	[REJ_BAD_CHAIN] = "bad_chain",
+	[REJ_GAP] = "gap",
+	[REJ_FORBIDDEN] = "forbidden",
+};
+
+/* Counts since nusad started, of sessions that ended: live sessions'
+ * own stats are added when the metrics page is built. */
+struct counts {
+	uint64_t sessions_started, sessions_ended;
+	uint64_t entries_in, entries_out, added;
+	uint64_t bytes_in, bytes_out;
+	uint64_t rejects[REJ_COUNT];
+};
+
 struct nusad {
 	struct config cfg;
 	struct nusad_opts o;
@@ -133,7 +178,16 @@ struct nusad {
 	int peers_dirty;		/* a sync ended or moved since */
 	int64_t next_watchdog, next_status;
 	int rekeyed;		/* own_feed_check() retired our key */
+	struct metrics *metrics;	/* NULL unless configured */
+	struct counts cnt;
+	int64_t next_metrics;
+	int disk_low;			/* past disk_warn */
+	uint64_t disk_free, disk_size;	/* at the last check */
 };
+
+static void disk_check(struct nusad *d);
+static json_t *disk_json(struct nusad *d);
+static void metrics_render(struct nusad *d);
 
 static int64_t
 now_ms(void)
@@ -240,6 +294,12 @@ peer_fold(struct nusad *d, const uint8_t *id, size_t net,
 	struct peer *p = peer_get(d, id, net);
 	const struct session_stats *st = session_stats(s);
 
+	d->cnt.sessions_ended++;
+	d->cnt.entries_in += st->recv_entries;
+	d->cnt.entries_out += st->sent_entries;
+	d->cnt.added += st->added;
+	d->cnt.bytes_in += st->bytes_in;
+	d->cnt.bytes_out += st->bytes_out;
 	if (p == NULL)
 		return;
 	d->peers_dirty = 1;
@@ -284,6 +344,59 @@ ban(struct nusad *d, const uint8_t id[NUSA_KEY_LEN])
 			oldest = i;
 	memcpy(d->bans[oldest].id, id, NUSA_KEY_LEN);
 	d->bans[oldest].until = now_ms() + BAN_SECONDS * 1000;
+}
+
+static void
+reject(struct nusad *d, enum reject why)
+{
+	d->cnt.rejects[why]++;
+}
+
+/* The reason a session that ended through the peer's fault with rc
+ * counts under. */
+static enum reject
+reject_of(int rc)
+{
+	switch (rc) {
+	case -NUSA_EBADSIG:
+		return REJ_BAD_SIGNATURE;
+	case -NUSA_EBADCHAIN:
+		return REJ_BAD_CHAIN;
+	case -NUSA_EGAP:
+		return REJ_GAP;
+	case -NUSA_EFORBIDDEN:
+		return REJ_FORBIDDEN;
+	case -NUSA_EUNENROLLED:
+		return REJ_UNENROLLED;
+	case -NUSA_EREVOKED:
+		return REJ_REVOKED;
+	case -NUSA_ENETWORK:
+		return REJ_NETWORK;
+	case -NUSA_EVERSION:
+		return REJ_VERSION;
+	case -NUSA_EMALFORMED:
+	case -NUSA_ETRUNCATED:
+		return REJ_MALFORMED;
+	default:
+		return REJ_PROTOCOL;
+	}
+}
+
+/* Revoked or never enrolled: which, for the count. */
+static enum reject
+reject_unadmitted(struct nusad *d, size_t net, const uint8_t *id)
+{
+	struct store_device dev;
+	struct store_txn *t;
+	enum reject why = REJ_UNENROLLED;
+
+	if (store_begin(d->nets[net].store, &t, STORE_READ) != 0)
+		return why;
+	if (store_device(t, id, &dev) == 0 && dev.role != ROLE_NONE &&
+	    dev.cut != UINT64_MAX)
+		why = REJ_REVOKED;
+	store_abort(t);
+	return why;
 }
 
 /* 1 if id is enrolled in network net and not revoked. */
@@ -422,6 +535,9 @@ zap_handle(struct nusad *d)
 	snprintf(addr, sizeof(addr), "%.*s", (int)(len[3] < 63 ? len[3] : 63),
 	    (const char *)f[3]);
 	if (!ok) {
+		reject(d, strcmp(why, "banned for a while") == 0 ? REJ_BANNED :
+		    strcmp(why, "not CURVE") == 0 ? REJ_PROTOCOL :
+		    REJ_UNENROLLED);
 		if (n == 7 && len[6] == crypto_box_PUBLICKEYBYTES)
 			log_warn(&d->log, "refused CURVE key %s from %s: %s",
 			    hex8(who, f[6]), addr, d->allowed_stale ||
@@ -663,8 +779,10 @@ link_end(struct link *k, int rc)
 	longest = session_peer_fault(k->s) || banned(d, k->cp.id) ||
 	    code == PROTO_ERR_VERSION || code == PROTO_ERR_NETWORK ||
 	    code == PROTO_ERR_DENIED || code == PROTO_ERR_DUPLICATE;
-	if (session_peer_fault(k->s))
+	if (session_peer_fault(k->s)) {
 		ban(d, k->cp.id);
+		reject(d, reject_of(rc));
+	}
 	link_close_socket(k);
 	link_backoff(k, longest);
 }
@@ -693,12 +811,15 @@ link_monitor(struct nusad *d, struct link *k)
 				log_warn(&d->log, "%s at %s is not enrolled here "
 				    "(or revoked): not syncing with it", who,
 				    k->cp.addr);
+				reject(d, reject_unadmitted(d, 0, k->cp.id));
 				link_close_socket(k);
 				k->denied = 1;
 				return;
 			}
 			k->up = 1;
 			k->hello_at = now_ms();
+			if (k->s)
+				peer_fold(d, k->cp.id, 0, k->s);
 			session_free(&k->s);
 			session_conf_for(d, &c, 0);
 			c.send = link_send;
@@ -710,9 +831,11 @@ link_monitor(struct nusad *d, struct link *k)
 				log_error(&d->log, "session with %s: %s", who,
 				    nusa_strerror(rc));
 				session_free(&k->s);
-			} else
+			} else {
+				d->cnt.sessions_started++;
 				log_info(&d->log, "connected to %s at %s", who,
 				    k->cp.addr);
+			}
 			peer_seen(d, k->cp.id, 0, 0, NULL);
 			break;
 		case ZMQ_EVENT_DISCONNECTED:
@@ -839,9 +962,10 @@ inbound_end(struct nusad *d, size_t i, int rc)
 		log_warn(&d->log, "session with %s ended: %s",
 		    hex8(who, in->id), session_error(in->s)[0] ?
 		    session_error(in->s) : nusa_strerror(rc));
-	if (session_peer_fault(in->s))
+	if (session_peer_fault(in->s)) {
 		ban(d, in->id);
-	else if (rc != -ECONNRESET && rc != -EHOSTUNREACH &&
+		reject(d, reject_of(rc));
+	} else if (rc != -ECONNRESET && rc != -EHOSTUNREACH &&
 	    rc != -EAGAIN && !session_error(in->s)[0])
 		/* Our own trouble (the store, memory): tell the peer, so
 		 * that it tries again later instead of waiting. */
@@ -878,6 +1002,7 @@ inbound_hello(struct nusad *d, const uint8_t *rid, size_t rid_len,
 	/* ZAP runs once per connection: a peer banned since then is still
 	 * connected, and must not open a new session on it. */
 	if (banned(d, id)) {
+		reject(d, REJ_BANNED);
 		reply_error(d, rid, rid_len, PROTO_ERR_DENIED,
 		    "banned for a while after a fault");
 		return;
@@ -888,6 +1013,7 @@ inbound_hello(struct nusad *d, const uint8_t *rid, size_t rid_len,
 	if (net == d->nnets) {
 		log_warn(&d->log, "%s asked for a network not served here",
 		    who);
+		reject(d, REJ_NETWORK);
 		reply_error(d, rid, rid_len, PROTO_ERR_NETWORK,
 		    "network not served here");
 		return;
@@ -895,6 +1021,7 @@ inbound_hello(struct nusad *d, const uint8_t *rid, size_t rid_len,
 	if (!admitted(d, net, id)) {
 		log_warn(&d->log, "%s is not enrolled in %s, or revoked", who,
 		    d->nets[net].name);
+		reject(d, reject_unadmitted(d, net, id));
 		reply_error(d, rid, rid_len, PROTO_ERR_DENIED,
 		    "not enrolled in this network, or revoked");
 		return;
@@ -902,6 +1029,7 @@ inbound_hello(struct nusad *d, const uint8_t *rid, size_t rid_len,
 	if (net == 0 && memcmp(d->key->pk, id, NUSA_KEY_LEN) < 0 &&
 	    (k = link_find(d, id)) != NULL && k->s &&
 	    session_established(k->s)) {
+		reject(d, REJ_DUPLICATE);
 		reply_error(d, rid, rid_len, PROTO_ERR_DUPLICATE,
 		    "connected the other way already");
 		return;
@@ -916,6 +1044,7 @@ inbound_hello(struct nusad *d, const uint8_t *rid, size_t rid_len,
 	if (d->nin >= d->cfg.max_sessions) {
 		log_warn(&d->log, "%s refused: %zu sessions already", who,
 		    d->nin);
+		reject(d, REJ_BUSY);
 		reply_error(d, rid, rid_len, PROTO_ERR_BUSY,
 		    "too many sessions, try later");
 		return;
@@ -939,6 +1068,7 @@ inbound_hello(struct nusad *d, const uint8_t *rid, size_t rid_len,
 		return;
 	}
 	d->in[d->nin++] = in;
+	d->cnt.sessions_started++;
 	peer_seen(d, id, net, SRC_INBOUND, NULL);
 	log_info(&d->log, "%s connected for %s", who, d->nets[net].name);
 	if ((rc = session_input(in->s, m)) != 0)
@@ -994,16 +1124,19 @@ router_input(struct nusad *d)
 			if (rc == 0 && m.type == PROTO_HELLO)
 				inbound_hello(d, zmq_msg_data(&rid), sz, id,
 				    &m);
-			else if (rc == -NUSA_EVERSION)
+			else if (rc == -NUSA_EVERSION) {
+				reject(d, REJ_VERSION);
 				reply_error(d, zmq_msg_data(&rid), sz,
 				    PROTO_ERR_VERSION,
 				    "protocol version not supported");
+			}
 			else if (!(rc == 0 && m.type == PROTO_ERROR)) {
 				char who[17];
 
 				log_warn(&d->log, "%s sent %s without HELLO",
 				    hex8(who, id), rc ? "garbage" :
 				    "a message");
+				reject(d, rc ? REJ_MALFORMED : REJ_PROTOCOL);
 				reply_error(d, zmq_msg_data(&rid), sz,
 				    PROTO_ERR_PROTOCOL, "HELLO first");
 			}
@@ -1013,14 +1146,17 @@ router_input(struct nusad *d)
 		 * device's that opened it, and no other's. */
 		if (memcmp(d->in[i]->id, id, NUSA_KEY_LEN) != 0) {
 			ban(d, id);
+			reject(d, REJ_PROTOCOL);
 			goto next;
 		}
 		rc = extra ? session_fail(d->in[i]->s, PROTO_ERR_PROTOCOL,
 		    "multi-frame message") : session_receive(d->in[i]->s,
 		    zmq_msg_data(&msg), zmq_msg_size(&msg));
 		if (rc || extra) {
-			if (extra)
+			if (extra) {
 				ban(d, id);
+				reject(d, REJ_MALFORMED);
+			}
 			inbound_end(d, i, rc ? rc : -NUSA_EMALFORMED);
 		} else {
 			peer_seen(d, id, d->in[i]->net, 0, NULL);
@@ -1229,6 +1365,7 @@ status_json(struct nusad *d)
 	}
 	json_object_set_new(root, "networks", nets);
 	json_object_set_new(root, "peers", peers);
+	json_object_set_new(root, "disk", disk_json(d));
 	return root;
 }
 
@@ -1673,6 +1810,16 @@ nusad_open(struct nusad **out, const struct config *c,
 	if ((rc = links_from_config(d)) != 0)
 		goto fail;
 	discover_start(d);
+	disk_check(d);
+	if (c->metrics[0]) {
+		if ((rc = metrics_open(&d->metrics, c->metrics)) != 0) {
+			log_error(&d->log, "metrics %s: %s (is the port in use?)",
+			    c->metrics, strerror(-rc));
+			goto fail;
+		}
+		metrics_render(d);
+		log_info(&d->log, "metrics on http://%s/metrics", c->metrics);
+	}
 	if ((rc = notify_open(&d->nt)) != 0)
 		log_warn(&d->log, "NOTIFY_SOCKET: %s: systemd will not hear "
 		    "from us", nusa_strerror(rc));
@@ -1869,6 +2016,230 @@ notify_status(struct nusad *d)
 	notify_send(d->nt, line);
 }
 
+/* ---- disk space and metrics ---- */
+
+/* Checks the data disk against disk_warn: one warning when it crosses,
+ * one line when it is back. */
+static void
+disk_check(struct nusad *d)
+{
+	struct store_space sp;
+	int low;
+
+	if (d->nnets == 0 || store_space(d->nets[0].store, &sp) != 0 ||
+	    sp.fs_size == 0)
+		return;
+	d->disk_free = sp.fs_free;
+	d->disk_size = sp.fs_size;
+	if (d->cfg.disk_warn_free)
+		low = sp.fs_free < d->cfg.disk_warn_free;
+	else
+		low = (sp.fs_size - sp.fs_free) * 100 >=
+		    (uint64_t)d->cfg.disk_warn_pct * sp.fs_size;
+	if (low && !d->disk_low)
+		log_warn(&d->log, "disk of %s is low: %" PRIu64 " MiB free of %"
+		    PRIu64 " MiB (disk_warn: %s); make room, or nusactl "
+		    "compact with nusad stopped", d->cfg.data_dir,
+		    sp.fs_free >> 20, sp.fs_size >> 20, d->cfg.disk_warn_free ?
+		    "free bytes" : "percent used");
+	else if (!low && d->disk_low)
+		log_info(&d->log, "disk of %s is fine again: %" PRIu64 " MiB "
+		    "free", d->cfg.data_dir, sp.fs_free >> 20);
+	d->disk_low = low;
+}
+
+static json_t *
+disk_json(struct nusad *d)
+{
+	return json_pack("{s:I, s:I, s:b}", "free", (json_int_t)d->disk_free,
+	    "size", (json_int_t)d->disk_size, "low", d->disk_low);
+}
+
+/* A sample with the labels of a peer: peer=ID16, network=NAME. */
+static void
+peer_sample(struct metrics_page *pg, const char *name, struct nusad *d,
+    const struct peer *p, uint64_t v)
+{
+	char id[17];
+	const char *labels[] = { "peer", id, "network", d->nets[p->net].name,
+		NULL };
+
+	hex8(id, p->id);
+	metrics_page_sample(pg, name, labels, v);
+}
+
+/* The live session of peer p, if any, and whether it is connected. */
+static struct session *
+peer_session(struct nusad *d, const struct peer *p, int *connected)
+{
+	size_t j;
+
+	*connected = 0;
+	for (j = 0; j < d->nlinks; j++)
+		if (p->net == 0 && memcmp(d->links[j]->cp.id, p->id,
+		    NUSA_KEY_LEN) == 0 && d->links[j]->s) {
+			*connected = d->links[j]->up;
+			return d->links[j]->s;
+		}
+	for (j = 0; j < d->nin; j++)
+		if (d->in[j]->net == p->net && memcmp(d->in[j]->id, p->id,
+		    NUSA_KEY_LEN) == 0) {
+			*connected = 1;
+			return d->in[j]->s;
+		}
+	return NULL;
+}
+
+/* Builds the metrics page from the loop's own structures and hands a
+ * copy to the server thread. */
+static void
+metrics_render(struct nusad *d)
+{
+	struct metrics_page pg = { 0 };
+	struct counts c = d->cnt;
+	struct store_space sp;
+	struct store_txn *t;
+	struct session *s;
+	uint64_t active = 0, ahead, behind;
+	int64_t now = time(NULL);
+	size_t i;
+	int connected;
+
+	for (i = 0; i < d->nlinks + d->nin; i++) {
+		const struct session_stats *st;
+
+		s = i < d->nlinks ? d->links[i]->s : d->in[i - d->nlinks]->s;
+		if (s == NULL)
+			continue;
+		st = session_stats(s);
+		active += session_established(s) != 0;
+		c.entries_in += st->recv_entries;
+		c.entries_out += st->sent_entries;
+		c.added += st->added;
+		c.bytes_in += st->bytes_in;
+		c.bytes_out += st->bytes_out;
+	}
+	metrics_page_family(&pg, "nusa_sessions_active", "gauge",
+	    "Sync sessions established now.");
+	metrics_page_sample(&pg, "nusa_sessions_active", NULL, active);
+	metrics_page_family(&pg, "nusa_sessions_started_total", "counter",
+	    "Sync sessions opened since nusad started.");
+	metrics_page_sample(&pg, "nusa_sessions_started_total", NULL,
+	    c.sessions_started);
+	metrics_page_family(&pg, "nusa_sessions_ended_total", "counter",
+	    "Sync sessions ended since nusad started.");
+	metrics_page_sample(&pg, "nusa_sessions_ended_total", NULL,
+	    c.sessions_ended);
+	metrics_page_family(&pg, "nusa_entries_received_total", "counter",
+	    "Entries received from peers (new or not).");
+	metrics_page_sample(&pg, "nusa_entries_received_total", NULL,
+	    c.entries_in);
+	metrics_page_family(&pg, "nusa_entries_added_total", "counter",
+	    "Entries received from peers that were new here.");
+	metrics_page_sample(&pg, "nusa_entries_added_total", NULL, c.added);
+	metrics_page_family(&pg, "nusa_entries_sent_total", "counter",
+	    "Entries sent to peers.");
+	metrics_page_sample(&pg, "nusa_entries_sent_total", NULL,
+	    c.entries_out);
+	metrics_page_family(&pg, "nusa_received_bytes_total", "counter",
+	    "Bytes of sync messages received.");
+	metrics_page_sample(&pg, "nusa_received_bytes_total", NULL,
+	    c.bytes_in);
+	metrics_page_family(&pg, "nusa_sent_bytes_total", "counter",
+	    "Bytes of sync messages sent.");
+	metrics_page_sample(&pg, "nusa_sent_bytes_total", NULL, c.bytes_out);
+	metrics_page_family(&pg, "nusa_rejects_total", "counter",
+	    "Connections, sessions and batches refused, by reason.");
+	for (i = 0; i < REJ_COUNT; i++) {
+		const char *labels[] = { "reason", reject_names[i], NULL };
+
+		metrics_page_sample(&pg, "nusa_rejects_total", labels,
+		    c.rejects[i]);
+	}
+
+	metrics_page_family(&pg, "nusa_peer_connected", "gauge",
+	    "1 if the peer is connected now.");
+	for (i = 0; i < d->npeers; i++) {
+		peer_session(d, &d->peers[i], &connected);
+		peer_sample(&pg, "nusa_peer_connected", d, &d->peers[i],
+		    (uint64_t)connected);
+	}
+	metrics_page_family(&pg, "nusa_peer_behind_entries", "gauge",
+	    "Entries the peer holds that this box lacks (connected peers).");
+	for (i = 0; i < d->npeers; i++)
+		if ((s = peer_session(d, &d->peers[i], &connected)) != NULL &&
+		    session_established(s) &&
+		    session_lag(s, &ahead, &behind) == 0)
+			peer_sample(&pg, "nusa_peer_behind_entries", d,
+			    &d->peers[i], behind);
+	metrics_page_family(&pg, "nusa_peer_ahead_entries", "gauge",
+	    "Entries this box holds that the peer lacks (connected peers).");
+	for (i = 0; i < d->npeers; i++)
+		if ((s = peer_session(d, &d->peers[i], &connected)) != NULL &&
+		    session_established(s) &&
+		    session_lag(s, &ahead, &behind) == 0)
+			peer_sample(&pg, "nusa_peer_ahead_entries", d,
+			    &d->peers[i], ahead);
+	metrics_page_family(&pg, "nusa_peer_last_sync_age_seconds", "gauge",
+	    "Seconds since the peer and this box were last in sync.");
+	for (i = 0; i < d->npeers; i++) {
+		int64_t last = d->peers[i].last_synced;
+
+		if ((s = peer_session(d, &d->peers[i], &connected)) != NULL &&
+		    session_stats(s)->synced > last)
+			last = session_stats(s)->synced;
+		if (last > 0)
+			peer_sample(&pg, "nusa_peer_last_sync_age_seconds", d,
+			    &d->peers[i], (uint64_t)(now > last ?
+			    now - last : 0));
+	}
+
+	metrics_page_family(&pg, "nusa_store_entries", "gauge",
+	    "Entries in the network's store.");
+	for (i = 0; i < d->nnets; i++) {
+		const char *labels[] = { "network", d->nets[i].name, NULL };
+		size_t n = 0;
+
+		if (store_begin(d->nets[i].store, &t, STORE_READ) == 0) {
+			n = store_count(t);
+			store_abort(t);
+		}
+		metrics_page_sample(&pg, "nusa_store_entries", labels, n);
+	}
+	metrics_page_family(&pg, "nusa_store_used_bytes", "gauge",
+	    "Bytes of the LMDB store in use (up to its last page).");
+	for (i = 0; i < d->nnets; i++) {
+		const char *labels[] = { "network", d->nets[i].name, NULL };
+
+		if (store_space(d->nets[i].store, &sp) == 0)
+			metrics_page_sample(&pg, "nusa_store_used_bytes",
+			    labels, sp.used);
+	}
+	metrics_page_family(&pg, "nusa_store_map_bytes", "gauge",
+	    "Size of the LMDB map now (it grows as needed).");
+	for (i = 0; i < d->nnets; i++) {
+		const char *labels[] = { "network", d->nets[i].name, NULL };
+
+		if (store_space(d->nets[i].store, &sp) == 0)
+			metrics_page_sample(&pg, "nusa_store_map_bytes", labels,
+			    sp.map);
+	}
+	metrics_page_family(&pg, "nusa_disk_free_bytes", "gauge",
+	    "Free bytes on the filesystem of the data directory.");
+	metrics_page_sample(&pg, "nusa_disk_free_bytes", NULL, d->disk_free);
+	metrics_page_family(&pg, "nusa_disk_size_bytes", "gauge",
+	    "Size of the filesystem of the data directory.");
+	metrics_page_sample(&pg, "nusa_disk_size_bytes", NULL, d->disk_size);
+	metrics_page_family(&pg, "nusa_disk_low", "gauge",
+	    "1 while the data disk is past disk_warn.");
+	metrics_page_sample(&pg, "nusa_disk_low", NULL,
+	    (uint64_t)d->disk_low);
+	if (metrics_publish(d->metrics, &pg) != 0)
+		log_warn(&d->log, "metrics: out of memory; serving the last "
+		    "page");
+	metrics_page_free(&pg);
+}
+
 #define ITEMS_MAX (4 + 2 * LINKS_MAX + 32)
 
 int
@@ -1978,6 +2349,11 @@ nusad_run(struct nusad *d, volatile sig_atomic_t *stop,
 			d->next_status = now + 10000;
 			notify_status(d);
 			peers_tick(d);
+			disk_check(d);
+		}
+		if (d->metrics && now >= d->next_metrics) {
+			d->next_metrics = now + 1000;
+			metrics_render(d);
 		}
 	}
 	notify_send(d->nt, "STOPPING=1");
@@ -1992,6 +2368,7 @@ nusad_close(struct nusad *d)
 
 	if (d == NULL)
 		return;
+	metrics_close(d->metrics);
 	if (d->disc)
 		discover_close(d->disc);
 	notify_close(d->nt);
