@@ -3,6 +3,7 @@
  * DIR/device.key holds the device's secret key, DIR/store the LMDB store.
  * Exit codes: 0 success, 1 failure, 2 misuse (see docs/cli.md). */
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -1797,6 +1798,426 @@ status_receipts(struct ctl *c, json_t *j)
 		json_object_set_new(j, "receipts", o.a);
 }
 
+/* ---- the operator's view: stores, conflicts, disk, peers ---- */
+
+/* What one store of the box holds and takes. */
+struct box_store {
+	char path[PATH_MAX];
+	char id[HEXKEY];
+	char name[NUSA_TEXT_MAX + 1];
+	size_t entries;
+	uint64_t overdrafts, forks, reversals;
+	struct store_space sp;
+};
+
+static int
+count_overdraft(const struct state_overdraft *o, void *ctx)
+{
+	(void)o;
+	((struct box_store *)ctx)->overdrafts++;
+	return 0;
+}
+
+static int
+count_fork(const struct state_fork *f, void *ctx)
+{
+	(void)f;
+	((struct box_store *)ctx)->forks++;
+	return 0;
+}
+
+static int
+count_reversals(const struct state_reversals *r, void *ctx)
+{
+	(void)r;
+	((struct box_store *)ctx)->reversals++;
+	return 0;
+}
+
+/* Reads the store at path into *b. A store without a network (a hub's
+ * own empty one) is -NUSA_ENONET. */
+static int
+box_store_read(const char *path, struct box_store *b)
+{
+	struct store *s;
+	struct store_txn *t;
+	uint8_t id[NUSA_KEY_LEN];
+	int rc;
+
+	memset(b, 0, sizeof(*b));
+	snprintf(b->path, sizeof(b->path), "%s", path);
+	if ((rc = store_open(&s, path, 0)) != 0)
+		return rc;
+	if ((rc = store_begin(s, &t, STORE_READ)) == 0) {
+		if ((rc = store_network(t, id, b->name, sizeof(b->name))) == 0) {
+			hex_key(b->id, id);
+			b->entries = store_count(t);
+			rc = state_overdrafts_each(t, count_overdraft, b);
+			if (rc == 0)
+				rc = state_forks_each(t, count_fork, b);
+			if (rc == 0)
+				rc = state_double_reversals_each(t,
+				    count_reversals, b);
+		}
+		store_abort(t);
+	}
+	if (rc == 0)
+		rc = store_space(s, &b->sp);
+	store_close(s);
+	return rc;
+}
+
+/* Every store of the box: DIR/store, and a hub's DIR/networks/ID/store.
+ * Sets *out (caller frees) and *n. Returns 0 or a negative error. */
+static int
+box_stores(struct ctl *c, struct box_store **out, size_t *n)
+{
+	char path[PATH_MAX];
+	struct box_store *v = NULL, *w;
+	struct dirent *e;
+	DIR *dir;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((v = calloc(1, sizeof(*v))) == NULL)
+		return -ENOMEM;
+	rc = box_store_read(c->storepath, &v[0]);
+	if (rc == 0)
+		*n = 1;
+	else if (rc != -NUSA_ENONET && rc != -ENOENT) {
+		free(v);
+		return rc;
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s/networks", c->dir) <
+	    sizeof(path) && (dir = opendir(path)) != NULL) {
+		while ((e = readdir(dir)) != NULL) {
+			char sp[PATH_MAX];
+
+			if (e->d_name[0] == '.' || (size_t)snprintf(sp,
+			    sizeof(sp), "%s/%s/store", path, e->d_name) >=
+			    sizeof(sp))
+				continue;
+			if ((w = realloc(v, (*n + 1) * sizeof(*v))) == NULL) {
+				closedir(dir);
+				free(v);
+				*n = 0;
+				return -ENOMEM;
+			}
+			v = w;
+			if (box_store_read(sp, &v[*n]) == 0)
+				(*n)++;
+		}
+		closedir(dir);
+	}
+	*out = v;
+	return 0;
+}
+
+static void
+print_mib(uint64_t bytes)
+{
+	printf("%.1f MiB", (double)bytes / (1024.0 * 1024.0));
+}
+
+/* The lines status and peers end with: conflicts open per network,
+ * disk used per network, the filesystem's free space. daemon is nusad's
+ * status reply, or NULL. */
+static void
+print_storage(const struct box_store *b, size_t n, json_t *daemon)
+{
+	json_t *disk = daemon ? json_object_get(daemon, "disk") : NULL;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		printf("conflicts %s: %" PRIu64 " open (%" PRIu64
+		    " overdrafts, %" PRIu64 " forks, %" PRIu64 " double "
+		    "reversals)\n", b[i].name, b[i].overdrafts + b[i].forks +
+		    b[i].reversals, b[i].overdrafts, b[i].forks,
+		    b[i].reversals);
+	for (i = 0; i < n; i++) {
+		printf("disk %s: ", b[i].name);
+		print_mib(b[i].sp.file);
+		printf(" on disk, ");
+		print_mib(b[i].sp.used);
+		printf(" in use, map ");
+		print_mib(b[i].sp.map);
+		printf("\n");
+	}
+	if (n > 0) {
+		printf("disk free: ");
+		print_mib(b[0].sp.fs_free);
+		printf(" of ");
+		print_mib(b[0].sp.fs_size);
+		printf(" (%.0f%% used)%s\n", b[0].sp.fs_size ? 100.0 *
+		    (double)(b[0].sp.fs_size - b[0].sp.fs_free) /
+		    (double)b[0].sp.fs_size : 0.0,
+		    json_is_true(json_object_get(disk, "low")) ?
+		    ", low: past disk_warn" : "");
+	}
+}
+
+static json_t *
+storage_json(const struct box_store *b, size_t n)
+{
+	json_t *a = json_array(), *o;
+	size_t i;
+
+	for (i = 0; a && i < n; i++) {
+		o = json_pack("{s:s, s:s, s:I, s:{s:I, s:I, s:I, s:I}, "
+		    "s:{s:I, s:I, s:I}}", "id", b[i].id, "name", b[i].name,
+		    "entries", (json_int_t)b[i].entries, "conflicts", "open",
+		    (json_int_t)(b[i].overdrafts + b[i].forks +
+		    b[i].reversals), "overdrafts", (json_int_t)b[i].overdrafts,
+		    "forks", (json_int_t)b[i].forks, "double_reversals",
+		    (json_int_t)b[i].reversals, "store", "file_bytes",
+		    (json_int_t)b[i].sp.file, "used_bytes",
+		    (json_int_t)b[i].sp.used, "map_bytes",
+		    (json_int_t)b[i].sp.map);
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
+/* Adds "stores" and "filesystem" to a status or peers JSON object. */
+static void
+storage_json_add(json_t *j, const struct box_store *b, size_t n)
+{
+	json_object_set_new(j, "stores", storage_json(b, n));
+	if (n > 0)
+		json_object_set_new(j, "filesystem", json_pack("{s:I, s:I}",
+		    "free_bytes", (json_int_t)b[0].sp.fs_free, "size_bytes",
+		    (json_int_t)b[0].sp.fs_size));
+}
+
+/* Without nusad: the peers DATA/peers.json remembers, and every other
+ * device enrolled in the box's networks, as the status reply would list
+ * them but with nothing live (behind and ahead unknown). */
+static json_t *
+peers_offline(struct ctl *c, const struct box_store *b, size_t n)
+{
+	char path[PATH_MAX];
+	json_t *a = json_array(), *saved, *p;
+	size_t i, k;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/peers.json", c->dir) <
+	    sizeof(path) && (saved = json_load_file(path, 0, NULL)) != NULL) {
+		json_array_foreach(saved, i, p) {
+			const char *net = json_string_value(json_object_get(p,
+			    "network")), *name = "?";
+
+			if (!json_is_string(json_object_get(p, "id")) || !net)
+				continue;
+			for (k = 0; k < n; k++)
+				if (strcmp(b[k].id, net) == 0)
+					name = b[k].name;
+			json_array_append_new(a, json_pack("{s:O, s:s, s:O, "
+			    "s:s, s:b, s:O, s:O, s:n, s:n}", "id",
+			    json_object_get(p, "id"), "network", name, "addr",
+			    json_object_get(p, "addr") ? json_object_get(p,
+			    "addr") : json_string(""), "source", "remembered",
+			    "connected", 0, "last_seen", json_object_get(p,
+			    "last_seen"), "last_synced", json_object_get(p,
+			    "last_synced"), "behind", "ahead"));
+		}
+		json_decref(saved);
+	}
+	return a;
+}
+
+struct enrolled_ctx {
+	json_t *peers;
+	const char *self;
+	const char *network;
+};
+
+static int
+add_enrolled(const struct store_device *dev, void *ctx)
+{
+	struct enrolled_ctx *e = ctx;
+	char id[HEXKEY];
+	json_t *p;
+	size_t i;
+
+	if (dev->role == ROLE_NONE || dev->cut != UINT64_MAX)
+		return 0;
+	hex_key(id, dev->pk);
+	if (strcmp(id, e->self) == 0)
+		return 0;
+	json_array_foreach(e->peers, i, p)
+		if (strcmp(json_string_value(json_object_get(p, "id")), id) ==
+		    0 && strcmp(json_string_value(json_object_get(p,
+		    "network")), e->network) == 0)
+			return 0;
+	json_array_append_new(e->peers, json_pack("{s:s, s:s, s:s, s:s, s:b,"
+	    " s:I, s:I, s:n, s:n}", "id", id, "network", e->network, "addr",
+	    "", "source", "enrolled", "connected", 0, "last_seen",
+	    (json_int_t)0, "last_synced", (json_int_t)0, "behind", "ahead"));
+	return 0;
+}
+
+/* Adds the enrolled devices of each store that are not listed yet. */
+static void
+peers_enrolled(struct ctl *c, json_t *peers, const struct box_store *b,
+    size_t n)
+{
+	struct enrolled_ctx e = { .peers = peers };
+	char self[HEXKEY];
+	struct store *s;
+	struct store_txn *t;
+	size_t i;
+
+	e.self = hex_key(self, c->k->pk);
+	for (i = 0; i < n; i++) {
+		if (store_open(&s, b[i].path, 0) != 0)
+			continue;
+		if (store_begin(s, &t, STORE_READ) == 0) {
+			e.network = b[i].name;
+			store_devices_each(t, add_enrolled, &e);
+			store_abort(t);
+		}
+		store_close(s);
+	}
+}
+
+static void
+print_count(json_t *v)
+{
+	if (json_is_integer(v))
+		printf("%-7" JSON_INTEGER_FORMAT, json_integer_value(v));
+	else
+		printf("%-7s", "-");
+}
+
+static void
+print_ago_col(json_t *v)
+{
+	char buf[32];
+	int64_t when = json_integer_value(v), d = (int64_t)time(NULL) - when;
+
+	if (when == 0)
+		snprintf(buf, sizeof(buf), "never");
+	else if (d < 120)
+		snprintf(buf, sizeof(buf), "%" PRId64 "s ago", d < 0 ? 0 : d);
+	else if (d < 7200)
+		snprintf(buf, sizeof(buf), "%" PRId64 "m ago", d / 60);
+	else if (d < 172800)
+		snprintf(buf, sizeof(buf), "%" PRId64 "h ago", d / 3600);
+	else
+		snprintf(buf, sizeof(buf), "%" PRId64 "d ago", d / 86400);
+	printf("%-11s", buf);
+}
+
+static int
+cmd_peers(struct ctl *c)
+{
+	struct box_store *b;
+	json_t *j, *peers, *p;
+	size_t n, i;
+	int rc, running;
+
+	if (load_key(c) != 0)
+		return EXIT_FAILURE;
+	if ((rc = box_stores(c, &b, &n)) != 0)
+		return fail(c, "%s", nusa_strerror(rc));
+	j = daemon_ask(c, "status");
+	running = j != NULL;
+	if (running) {
+		peers = json_incref(json_object_get(j, "peers"));
+		if (peers == NULL)
+			peers = json_array();
+	} else
+		peers = peers_offline(c, b, n);
+	peers_enrolled(c, peers, b, n);
+	if (c->json) {
+		json_t *o = json_pack("{s:b, s:O}", "running", running,
+		    "peers", peers);
+
+		storage_json_add(o, b, n);
+		if (j && json_object_get(j, "disk"))
+			json_object_set(o, "disk", json_object_get(j, "disk"));
+		json_out(o);
+	} else {
+		if (!running)
+			printf("nusad: not running (from the store and "
+			    "%s/peers.json; behind and ahead unknown)\n",
+			    c->dir);
+		printf("%-16s  %-20s  %-10s  %-13s  %-11s%-11s%-7s%-7s\n",
+		    "PEER", "NETWORK", "SOURCE", "STATE", "LAST SEEN",
+		    "LAST SYNC", "BEHIND", "AHEAD");
+		json_array_foreach(peers, i, p) {
+			printf("%-16.16s  %-20.20s  %-10s  %-13s  ",
+			    json_string_value(json_object_get(p, "id")),
+			    json_string_value(json_object_get(p, "network")),
+			    json_string_value(json_object_get(p, "source")),
+			    json_is_true(json_object_get(p, "connected")) ?
+			    "connected" : "not connected");
+			print_ago_col(json_object_get(p, "last_seen"));
+			print_ago_col(json_object_get(p, "last_synced"));
+			print_count(json_object_get(p, "behind"));
+			print_count(json_object_get(p, "ahead"));
+			printf("\n");
+		}
+		if (json_array_size(peers) == 0)
+			printf("no peers known\n");
+		print_storage(b, n, j);
+	}
+	json_decref(peers);
+	json_decref(j);
+	free(b);
+	return 0;
+}
+
+/* The storage lines of status (or its JSON fields). */
+static void
+status_storage(struct ctl *c, json_t *j)
+{
+	struct box_store *b;
+	size_t n;
+
+	if (box_stores(c, &b, &n) != 0)
+		return;
+	if (c->json)
+		storage_json_add(j, b, n);
+	else
+		print_storage(b, n, j);
+	free(b);
+}
+
+static int
+cmd_compact(struct ctl *c)
+{
+	struct box_store *b;
+	uint64_t before, after;
+	json_t *j;
+	size_t n, i;
+	int rc;
+
+	if ((j = daemon_ask(c, "status")) != NULL) {
+		json_decref(j);
+		return fail(c, "nusad is running on %s: stop it first "
+		    "(systemctl stop nusad), compact, then start it", c->dir);
+	}
+	if ((rc = box_stores(c, &b, &n)) != 0)
+		return fail(c, "%s", nusa_strerror(rc));
+	if (n == 0) {
+		free(b);
+		return fail(c, "no store with a network in %s", c->dir);
+	}
+	for (i = 0; i < n; i++) {
+		if ((rc = store_compact(b[i].path, &before, &after)) != 0) {
+			rc = fail(c, "%s: %s (the store is as it was)",
+			    b[i].path, nusa_strerror(rc));
+			free(b);
+			return rc;
+		}
+		printf("compacted %s: %" PRIu64 " -> %" PRIu64 " bytes\n",
+		    b[i].name, before, after);
+	}
+	free(b);
+	return 0;
+}
+
 static int
 cmd_status(struct ctl *c)
 {
@@ -1828,6 +2249,7 @@ cmd_status(struct ctl *c)
 		} else
 			json_object_set_new(j, "running", json_true());
 		status_receipts(c, j);
+		status_storage(c, j);
 		json_out(j);
 		return 0;
 	}
@@ -1838,6 +2260,7 @@ cmd_status(struct ctl *c)
 		printf("nusad: not running (no answer on %s/nusad.sock)\n",
 		    c->dir);
 		status_receipts(c, NULL);
+		status_storage(c, NULL);
 		return 0;
 	}
 	printf("box %s (%s mode)%s%s\n", dev,
@@ -1869,8 +2292,9 @@ cmd_status(struct ctl *c)
 			printf("  last error: %s\n", json_string_value(
 			    json_object_get(p, "last_error")));
 	}
-	json_decref(j);
 	status_receipts(c, NULL);
+	status_storage(c, j);
+	json_decref(j);
 	return 0;
 }
 
@@ -2059,6 +2483,10 @@ static const struct command commands[] = {
 	  "verify and import a bundle" },
 	{ "status", cmd_status, OPT(O_JSON), 0, 0, "status [--json]",
 	  "this box and its peers, as the running nusad sees them" },
+	{ "peers", cmd_peers, OPT(O_JSON), 0, 0, "peers [--json]",
+	  "every known box: network, last seen, last sync, behind/ahead" },
+	{ "compact", cmd_compact, 0, 0, 0, "compact",
+	  "rewrite the store without free pages (nusad stopped)" },
 	{ "sync", cmd_sync, OPT(O_TIMEOUT), 1, 1,
 	  "sync PEER [--timeout S]",
 	  "sync with PEER (ID or ID@tcp://HOST:PORT) now and wait" },
