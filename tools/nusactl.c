@@ -2081,12 +2081,12 @@ peers_enrolled(struct ctl *c, json_t *peers, const struct box_store *b,
 }
 
 static void
-print_count(json_t *v)
+print_count(json_t *v, int width)
 {
 	if (json_is_integer(v))
-		printf("%-7" JSON_INTEGER_FORMAT, json_integer_value(v));
+		printf("%-*" JSON_INTEGER_FORMAT, width, json_integer_value(v));
 	else
-		printf("%-7s", "-");
+		printf("%-*s", width, "-");
 }
 
 static void
@@ -2129,6 +2129,12 @@ cmd_peers(struct ctl *c)
 	} else
 		peers = peers_offline(c, b, n);
 	peers_enrolled(c, peers, b, n);
+	/* Behind and ahead are known only over a live session. */
+	json_array_foreach(peers, i, p)
+		if (!json_is_true(json_object_get(p, "connected"))) {
+			json_object_set_new(p, "behind", json_null());
+			json_object_set_new(p, "ahead", json_null());
+		}
 	if (c->json) {
 		json_t *o = json_pack("{s:b, s:O}", "running", running,
 		    "peers", peers);
@@ -2142,7 +2148,7 @@ cmd_peers(struct ctl *c)
 			printf("nusad: not running (from the store and "
 			    "%s/peers.json; behind and ahead unknown)\n",
 			    c->dir);
-		printf("%-16s  %-20s  %-10s  %-13s  %-11s%-11s%-7s%-7s\n",
+		printf("%-16s  %-20s  %-10s  %-13s  %-11s%-11s%-7s%s\n",
 		    "PEER", "NETWORK", "SOURCE", "STATE", "LAST SEEN",
 		    "LAST SYNC", "BEHIND", "AHEAD");
 		json_array_foreach(peers, i, p) {
@@ -2154,8 +2160,8 @@ cmd_peers(struct ctl *c)
 			    "connected" : "not connected");
 			print_ago_col(json_object_get(p, "last_seen"));
 			print_ago_col(json_object_get(p, "last_synced"));
-			print_count(json_object_get(p, "behind"));
-			print_count(json_object_get(p, "ahead"));
+			print_count(json_object_get(p, "behind"), 7);
+			print_count(json_object_get(p, "ahead"), 0);
 			printf("\n");
 		}
 		if (json_array_size(peers) == 0)
