@@ -81,6 +81,9 @@ assert_config_equal(const struct config *a, const struct config *b)
 	assert_int_equal(a->log_level, b->log_level);
 	assert_int_equal(a->heartbeat, b->heartbeat);
 	assert_int_equal(a->max_sessions, b->max_sessions);
+	assert_string_equal(a->metrics, b->metrics);
+	assert_int_equal(a->disk_warn_pct, b->disk_warn_pct);
+	assert_int_equal(a->disk_warn_free, b->disk_warn_free);
 }
 
 /* Parses text, expecting -NUSA_EMALFORMED, a message starting with
@@ -748,7 +751,7 @@ test_shipped_conf(void **state)
 {
 	static const char *const names[] = { "data_dir", "listen", "control",
 		"peers", "hub", "discovery", "mode", "log_level", "heartbeat",
-		"max_sessions" };
+		"max_sessions", "metrics", "disk_warn" };
 	const char *path = "systemd/nusad.conf";
 	struct config c, d;
 	char err[256], want[64], *text, *out, *line, *next, *o;
