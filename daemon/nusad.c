@@ -2097,7 +2097,7 @@ metrics_render(struct nusad *d)
 {
 	struct metrics_page pg = { 0 };
 	struct counts c = d->cnt;
-	struct store_space sp;
+	struct store_space *sp;
 	struct store_txn *t;
 	struct session *s;
 	uint64_t active = 0, ahead, behind;
@@ -2206,24 +2206,34 @@ metrics_render(struct nusad *d)
 		}
 		metrics_page_sample(&pg, "nusa_store_entries", labels, n);
 	}
+	if ((sp = calloc(d->nnets, sizeof(*sp))) != NULL)
+		for (i = 0; i < d->nnets; i++)
+			store_space(d->nets[i].store, &sp[i]);
 	metrics_page_family(&pg, "nusa_store_used_bytes", "gauge",
 	    "Bytes of the LMDB store in use (up to its last page).");
-	for (i = 0; i < d->nnets; i++) {
+	for (i = 0; sp && i < d->nnets; i++) {
 		const char *labels[] = { "network", d->nets[i].name, NULL };
 
-		if (store_space(d->nets[i].store, &sp) == 0)
-			metrics_page_sample(&pg, "nusa_store_used_bytes",
-			    labels, sp.used);
+		metrics_page_sample(&pg, "nusa_store_used_bytes", labels,
+		    sp[i].used);
+	}
+	metrics_page_family(&pg, "nusa_store_file_bytes", "gauge",
+	    "Bytes the store's data file takes on disk.");
+	for (i = 0; sp && i < d->nnets; i++) {
+		const char *labels[] = { "network", d->nets[i].name, NULL };
+
+		metrics_page_sample(&pg, "nusa_store_file_bytes", labels,
+		    sp[i].file);
 	}
 	metrics_page_family(&pg, "nusa_store_map_bytes", "gauge",
 	    "Size of the LMDB map now (it grows as needed).");
-	for (i = 0; i < d->nnets; i++) {
+	for (i = 0; sp && i < d->nnets; i++) {
 		const char *labels[] = { "network", d->nets[i].name, NULL };
 
-		if (store_space(d->nets[i].store, &sp) == 0)
-			metrics_page_sample(&pg, "nusa_store_map_bytes", labels,
-			    sp.map);
+		metrics_page_sample(&pg, "nusa_store_map_bytes", labels,
+		    sp[i].map);
 	}
+	free(sp);
 	metrics_page_family(&pg, "nusa_disk_free_bytes", "gauge",
 	    "Free bytes on the filesystem of the data directory.");
 	metrics_page_sample(&pg, "nusa_disk_free_bytes", NULL, d->disk_free);
