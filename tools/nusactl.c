@@ -1622,14 +1622,34 @@ cmd_export(struct ctl *c)
 	return 0;
 }
 
+struct import_ctx {
+	struct ctl *c;
+	FILE *f;
+	int table;
+	uint64_t rows;
+	struct books_error err;
+};
+
+static int
+import_run(struct store_txn *t, void *ctx)
+{
+	struct import_ctx *x = ctx;
+
+	memset(&x->err, 0, sizeof(x->err));
+	x->rows = 0;
+	if (fseek(x->f, 0, SEEK_SET) != 0)
+		return -errno;
+	clearerr(x->f);
+	return books_import(t, x->c->k, (enum books_table)x->table, x->f,
+	    &x->rows, &x->err);
+}
+
 static int
 cmd_import(struct ctl *c)
 {
 	static const char *const tables[] = { NULL, "members", "accounts",
 		"postings" };
-	struct books_error err;
-	struct store_txn *t;
-	uint64_t rows;
+	struct import_ctx x = { 0 };
 	FILE *f;
 	int rc, table;
 
@@ -1641,23 +1661,28 @@ cmd_import(struct ctl *c)
 		    c->argv[0]);
 	if ((f = fopen(c->argv[1], "r")) == NULL)
 		return fail(c, "%s: %s", c->argv[1], strerror(errno));
-	if (begin(c, &t, STORE_WRITE, 1) != 0) {
+	if (load_key(c) != 0 || open_store(c, 0) != 0) {
 		fclose(f);
 		return EXIT_FAILURE;
 	}
-	rc = books_import(t, c->k, (enum books_table)table, f, &rows, &err);
+	/* One transaction, as large as the file: if it outgrows the map,
+	 * store_write() grows the map and reads the file again. */
+	x.c = c;
+	x.f = f;
+	x.table = table;
+	rc = store_write(c->s, import_run, &x);
 	fclose(f);
+	if (rc && x.err.what[0] == '\0')
+		return fail(c, "%s: %s; nothing imported", c->argv[1],
+		    nusa_strerror(rc));
 	if (rc) {
-		store_abort(t);
-		if (err.line == 0)
+		if (x.err.line == 0)
 			return fail(c, "%s: %s; nothing imported", c->argv[1],
-			    err.what);
+			    x.err.what);
 		return fail(c, "%s: line %" PRIu64 ": %s; nothing imported",
-		    c->argv[1], err.line, err.what);
+		    c->argv[1], x.err.line, x.err.what);
 	}
-	if (commit(c, t) != 0)
-		return EXIT_FAILURE;
-	printf("imported %" PRIu64 " %s\n", rows, tables[table]);
+	printf("imported %" PRIu64 " %s\n", x.rows, tables[table]);
 	return 0;
 }
 
