@@ -440,6 +440,21 @@ file_size(const char *dir, const char *name, uint64_t *size)
 	return 0;
 }
 
+/* Takes (or, once LMDB has turned it into a shared one, takes back) the
+ * write lock on byte 0 of path/lock.mdb that LMDB's own opens test: no
+ * other process can hold the store open meanwhile, and one that tries
+ * waits. Returns 0 or -EBUSY. */
+static int
+guard_lock(int fd)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+		.l_start = 0, .l_len = 1 };
+
+	if (fcntl(fd, F_SETLK, &fl) != 0)
+		return errno == EACCES || errno == EAGAIN ? -EBUSY : -errno;
+	return 0;
+}
+
 /* The steps, and what a power cut after each leaves:
  *   1. copy into path.compact/data.mdb and fsync it and the directory:
  *      path/data.mdb is untouched, the copy a leftover;
@@ -447,14 +462,17 @@ file_size(const char *dir, const char *name, uint64_t *size)
  *   3. rename the copy over path/data.mdb, fsync path/: the new store;
  *   4. remove data.mdb.old and path.compact/.
  * A leftover data.mdb.old or path.compact/ is removed by the next run.
- * LMDB's lock file needs no change: the first process to open the store
- * again holds it alone and resets it. */
+ * A process that had the store open would go on writing to the old file,
+ * so none may: compaction holds LMDB's lock-file write lock throughout,
+ * and opens the new store once more before letting go, so that LMDB's
+ * lock region (its last transaction id) is that of the new file when
+ * any process that waited gets in. */
 int
 store_compact(const char *path, uint64_t *before, uint64_t *after)
 {
-	char tmp[4096], from[4096], to[4096], old[4096];
-	struct store *s = NULL;
-	int rc;
+	char tmp[4096], from[4096], to[4096], old[4096], lock[4096];
+	struct store *s = NULL, *fresh = NULL;
+	int rc, guard = -1, swapped = 0;
 
 	*before = *after = 0;
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.compact", path) >=
@@ -462,18 +480,28 @@ store_compact(const char *path, uint64_t *before, uint64_t *after)
 	    "%s/data.mdb", tmp) >= sizeof(from) ||
 	    (size_t)snprintf(to, sizeof(to), "%s/data.mdb", path) >=
 	    sizeof(to) || (size_t)snprintf(old, sizeof(old),
-	    "%s/data.mdb.old", path) >= sizeof(old))
+	    "%s/data.mdb.old", path) >= sizeof(old) ||
+	    (size_t)snprintf(lock, sizeof(lock), "%s/lock.mdb", path) >=
+	    sizeof(lock))
 		return -ENAMETOOLONG;
+	if ((rc = file_size(path, "data.mdb", before)) != 0)
+		return rc;
+	if ((guard = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return -errno;
+	if ((rc = guard_lock(guard)) != 0)
+		goto fail;
 	if ((rc = unlink_in(tmp, "data.mdb")) != 0 ||
 	    (rc = unlink_in(tmp, "lock.mdb")) != 0 ||
 	    (rc = unlink_in(path, "data.mdb.old")) != 0)
-		return rc;
-	if (rmdir(tmp) != 0 && errno != ENOENT)
-		return -errno;
-	if ((rc = file_size(path, "data.mdb", before)) != 0)
-		return rc;
-	if ((rc = store_open(&s, path, 0)) != 0)
-		return rc;
+		goto fail;
+	if (rmdir(tmp) != 0 && errno != ENOENT) {
+		rc = -errno;
+		goto fail;
+	}
+	/* LMDB's open leaves our lock a shared one: take it back. */
+	if ((rc = store_open(&s, path, 0)) != 0 ||
+	    (rc = guard_lock(guard)) != 0)
+		goto fail;
 	if (mkdir(tmp, 0700) != 0) {
 		rc = -errno;
 		goto fail;
@@ -481,17 +509,15 @@ store_compact(const char *path, uint64_t *before, uint64_t *after)
 	if ((rc = store_mdb_err(mdb_env_copy2(s->env, tmp,
 	    MDB_CP_COMPACT))) != 0)
 		goto fail;
-	store_close(s);
-	s = NULL;
 	if ((rc = fsync_path(from, O_RDONLY)) != 0 ||
 	    (rc = fsync_path(tmp, O_RDONLY | O_DIRECTORY)) != 0 ||
 	    (rc = nusa_sync_parent(tmp)) != 0)
 		goto fail;
 	/* The copy must open as a store before it replaces one. */
-	if ((rc = store_open(&s, tmp, 0)) != 0)
+	if ((rc = store_open(&fresh, tmp, 0)) != 0)
 		goto fail;
-	store_close(s);
-	s = NULL;
+	store_close(fresh);
+	fresh = NULL;
 	if ((rc = unlink_in(tmp, "lock.mdb")) != 0)
 		goto fail;
 	if (link(to, old) != 0) {
@@ -503,8 +529,16 @@ store_compact(const char *path, uint64_t *before, uint64_t *after)
 		unlink(old);
 		goto fail;
 	}
+	swapped = 1;
 	if ((rc = fsync_path(path, O_RDONLY | O_DIRECTORY)) != 0)
-		return rc;
+		goto fail;
+	/* Still alone (the guard holds): this open resets LMDB's lock
+	 * region from the new file. Closing it lets the others in. */
+	if ((rc = store_open(&fresh, path, 0)) != 0)
+		goto fail;
+	store_close(fresh);
+	store_close(s);
+	close(guard);
 	unlink(old);
 	rmdir(tmp);
 	if ((rc = fsync_path(path, O_RDONLY | O_DIRECTORY)) != 0 ||
@@ -513,9 +547,13 @@ store_compact(const char *path, uint64_t *before, uint64_t *after)
 	return file_size(path, "data.mdb", after);
 fail:
 	store_close(s);
-	unlink_in(tmp, "data.mdb");
-	unlink_in(tmp, "lock.mdb");
-	rmdir(tmp);
+	if (guard >= 0)
+		close(guard);
+	if (!swapped) {
+		unlink_in(tmp, "data.mdb");
+		unlink_in(tmp, "lock.mdb");
+		rmdir(tmp);
+	}
 	return rc;
 }
 

@@ -107,8 +107,9 @@ int store_space(struct store *s, struct store_space *sp);
  * (mdb_env_copy2 with MDB_CP_COMPACT into path.compact/, fsync), then
  * renames the copy over path/data.mdb: a power cut at any point leaves
  * either the old store or the new one whole. Leftovers of a compaction
- * cut short are removed first. The store must not be open elsewhere
- * (nusad: stop it first). Sets the sizes of data.mdb before and after.
+ * cut short are removed first. The store must not be open in another
+ * process (nusad: stop it first): -EBUSY if it is; a process that opens
+ * it meanwhile waits. Sets the sizes of data.mdb before and after.
  * Returns 0 or a negative error. */
 int store_compact(const char *path, uint64_t *before, uint64_t *after);
 

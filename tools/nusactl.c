@@ -2238,7 +2238,9 @@ cmd_compact(struct ctl *c)
 	for (i = 0; i < n; i++) {
 		if ((rc = store_compact(b[i].path, &before, &after)) != 0) {
 			rc = fail(c, "%s: %s (the store is as it was)",
-			    b[i].path, nusa_strerror(rc));
+			    b[i].path, rc == -EBUSY ? "open in another "
+			    "process (nusad, nusactl): close it first" :
+			    nusa_strerror(rc));
 			free(b);
 			return rc;
 		}

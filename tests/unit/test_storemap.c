@@ -265,6 +265,39 @@ test_compact(void **state)
 	assert_int_equal(store_compact(path, &before, &after), 0);
 	assert_true(after < before);
 	assert_int_equal(access(leftover, F_OK), -1);
+	assert_int_equal(access(path, F_OK), 0);
+
+	/* Never under a process that has the store open. */
+	{
+		int go[2], ready[2], status;
+		char b = 0;
+		pid_t pid;
+
+		assert_int_equal(pipe(go), 0);
+		assert_int_equal(pipe(ready), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct store *c;
+
+			if (store_open(&c, path, 0) != 0)
+				_exit(2);
+			if (write(ready[1], &b, 1) != 1 ||
+			    read(go[0], &b, 1) != 1)
+				_exit(3);
+			store_close(c);
+			_exit(0);
+		}
+		assert_int_equal(read(ready[0], &b, 1), 1);
+		assert_int_equal(store_compact(path, &before, &after), -EBUSY);
+		assert_int_equal(write(go[1], &b, 1), 1);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		close(go[0]);
+		close(go[1]);
+		close(ready[0]);
+		close(ready[1]);
+	}
 
 	s = testutil_reopen(dir, "a");
 	assert_int_equal(tf_count(s), n);
