@@ -232,4 +232,27 @@ grep -q '^compacted Koperasi Uji: [0-9]* -> [0-9]* bytes$' out.txt || die "compa
 [ "$("$N" -d B digest)" = "$d" ] || die "digest after compact"
 ok "compact: refused while nusad runs; sizes printed; books unchanged"
 
+# --- a hub: lines per network it serves; compact takes each ---------------
+"$N" -d H keygen >/dev/null
+IH=$(devid H)
+"$N" -d E init --network "Koperasi Dua" >/dev/null
+for b in A E; do
+	"$N" -d "$b" enrol "$IH" --role relay >/dev/null
+	"$N" -d "$b" bundle export "$b-hub.bundle" >/dev/null
+	"$N" -d H hub join "$b-hub.bundle" >/dev/null || die "hub join $b"
+done
+"$N" -d H status >out.txt
+grep -q '^conflicts Koperasi Uji: 1 open' out.txt || die "hub: conflicts of Uji: $(cat out.txt)"
+grep -q '^conflicts Koperasi Dua: 0 open' out.txt || die "hub: conflicts of Dua"
+[ "$(grep -c '^disk Koperasi .*: .* MiB on disk' out.txt)" = 2 ] || die "hub: disk lines"
+"$N" -d H peers --json | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+assert sorted(s["name"] for s in j["stores"]) == ["Koperasi Dua", "Koperasi Uji"]
+nets = set(p["network"] for p in j["peers"])
+assert nets == {"Koperasi Dua", "Koperasi Uji"}, nets' || die "hub: peers --json"
+"$N" -d H compact >out.txt || die "hub compact"
+[ "$(grep -c '^compacted Koperasi ' out.txt)" = 2 ] || die "hub compact: $(cat out.txt)"
+ok "hub: conflicts and disk per network; compact takes every network"
+
 echo "ops.sh: $pass checks passed"
