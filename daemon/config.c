@@ -34,7 +34,7 @@ enum key_type {
 	KEY_BOOL,
 	KEY_ENUM,
 	KEY_UINT,
-	KEY_HOSTPORT,		/* IP:PORT, or PORT (127.0.0.1), or empty */
+	KEY_HOSTPORT,		/* IP:PORT, PORT (on 127.0.0.1), or "" */
 	KEY_DISKWARN,		/* N% used, or N[KMG] free */
 };
 

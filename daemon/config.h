@@ -47,9 +47,11 @@ struct config {
 	enum config_log log_level;
 	unsigned heartbeat;		/* seconds, 1..600 */
 	unsigned max_sessions;		/* 1..4096 */
-	char metrics[CONFIG_ADDR_MAX];	/* "IP:PORT", "[IPv6]:PORT"; "": off */
-	unsigned disk_warn_pct;		/* warn when the disk is this full */
-	uint64_t disk_warn_free;	/* or has fewer free bytes (if != 0) */
+	/* metrics: "IP:PORT" or "[IPv6]:PORT"; "" is off. disk_warn: a
+	 * percentage of the disk used, or (if not 0) free bytes below. */
+	char metrics[CONFIG_ADDR_MAX];
+	unsigned disk_warn_pct;
+	uint64_t disk_warn_free;
 };
 
 /* Sets every key to its default: no data_dir, not listening, no peers, no

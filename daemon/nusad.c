@@ -1813,8 +1813,8 @@ nusad_open(struct nusad **out, const struct config *c,
 	disk_check(d);
 	if (c->metrics[0]) {
 		if ((rc = metrics_open(&d->metrics, c->metrics)) != 0) {
-			log_error(&d->log, "metrics %s: %s (is the port in use?)",
-			    c->metrics, strerror(-rc));
+			log_error(&d->log, "metrics %s: %s (is the port in "
+			    "use?)", c->metrics, strerror(-rc));
 			goto fail;
 		}
 		metrics_render(d);

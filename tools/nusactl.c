@@ -1874,7 +1874,8 @@ box_store_read(const char *path, struct box_store *b)
 	if ((rc = store_open(&s, path, 0)) != 0)
 		return rc;
 	if ((rc = store_begin(s, &t, STORE_READ)) == 0) {
-		if ((rc = store_network(t, id, b->name, sizeof(b->name))) == 0) {
+		rc = store_network(t, id, b->name, sizeof(b->name));
+		if (rc == 0) {
 			hex_key(b->id, id);
 			b->entries = store_count(t);
 			rc = state_overdrafts_each(t, count_overdraft, b);
