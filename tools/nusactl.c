@@ -1859,20 +1859,23 @@ count_reversals(const struct state_reversals *r, void *ctx)
 	return 0;
 }
 
-/* Reads the store at path into *b. A store without a network (a hub's
- * own empty one) is -NUSA_ENONET. */
+/* Reads the store at path into *b: s if it is open already (LMDB must
+ * not open one store twice in a process), else opened here. A store
+ * without a network (a hub's own empty one) is -NUSA_ENONET. */
 static int
-box_store_read(const char *path, struct box_store *b)
+box_store_read(struct store *s, const char *path, struct box_store *b)
 {
-	struct store *s;
+	struct store *own = NULL;
 	struct store_txn *t;
 	uint8_t id[NUSA_KEY_LEN];
 	int rc;
 
 	memset(b, 0, sizeof(*b));
 	snprintf(b->path, sizeof(b->path), "%s", path);
-	if ((rc = store_open(&s, path, 0)) != 0)
+	if (s == NULL && (rc = store_open(&own, path, 0)) != 0)
 		return rc;
+	if (s == NULL)
+		s = own;
 	if ((rc = store_begin(s, &t, STORE_READ)) == 0) {
 		rc = store_network(t, id, b->name, sizeof(b->name));
 		if (rc == 0) {
@@ -1889,7 +1892,7 @@ box_store_read(const char *path, struct box_store *b)
 	}
 	if (rc == 0)
 		rc = store_space(s, &b->sp);
-	store_close(s);
+	store_close(own);
 	return rc;
 }
 
@@ -1908,7 +1911,7 @@ box_stores(struct ctl *c, struct box_store **out, size_t *n)
 	*n = 0;
 	if ((v = calloc(1, sizeof(*v))) == NULL)
 		return -ENOMEM;
-	rc = box_store_read(c->storepath, &v[0]);
+	rc = box_store_read(c->s, c->storepath, &v[0]);
 	if (rc == 0)
 		*n = 1;
 	else if (rc != -NUSA_ENONET && rc != -ENOENT) {
@@ -1931,7 +1934,7 @@ box_stores(struct ctl *c, struct box_store **out, size_t *n)
 				return -ENOMEM;
 			}
 			v = w;
-			if (box_store_read(sp, &v[*n]) == 0)
+			if (box_store_read(NULL, sp, &v[*n]) == 0)
 				(*n)++;
 		}
 		closedir(dir);
@@ -2095,14 +2098,19 @@ peers_enrolled(struct ctl *c, json_t *peers, const struct box_store *b,
 
 	e.self = hex_key(self, c->k->pk);
 	for (i = 0; i < n; i++) {
-		if (store_open(&s, b[i].path, 0) != 0)
+		struct store *own = NULL;
+
+		s = c->s && strcmp(b[i].path, c->storepath) == 0 ? c->s : NULL;
+		if (s == NULL && store_open(&own, b[i].path, 0) != 0)
 			continue;
+		if (s == NULL)
+			s = own;
 		if (store_begin(s, &t, STORE_READ) == 0) {
 			e.network = b[i].name;
 			store_devices_each(t, add_enrolled, &e);
 			store_abort(t);
 		}
-		store_close(s);
+		store_close(own);
 	}
 }
 
