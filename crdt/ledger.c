@@ -108,6 +108,13 @@ int
 ledger_member_add(struct store_txn *t, const struct key *k, const char *id,
     const char *name, const char *village)
 {
+	return ledger_member_add_by(t, k, id, name, village, NULL);
+}
+
+int
+ledger_member_add_by(struct store_txn *t, const struct key *k,
+    const char *id, const char *name, const char *village, const char *by)
+{
 	struct payload p = { .kind = KIND_RECORD };
 	unsigned n = 0;
 
@@ -127,6 +134,8 @@ ledger_member_add(struct store_txn *t, const struct key *k, const char *id,
 		p.u.record.fields[n++].value = pstr(village);
 	}
 	p.u.record.nfields = (uint8_t)n;
+	if (by)
+		p.u.record.by = pstr(by);
 	return append(t, k, &p, NULL);
 }
 
@@ -182,6 +191,13 @@ int
 ledger_account_open(struct store_txn *t, const struct key *k,
     const char *id, const char *member, const char *type)
 {
+	return ledger_account_open_by(t, k, id, member, type, NULL);
+}
+
+int
+ledger_account_open_by(struct store_txn *t, const struct key *k,
+    const char *id, const char *member, const char *type, const char *by)
+{
 	struct payload p = { .kind = KIND_RECORD };
 
 	if (!payload_id_ok(id, strlen(id)) || !ledger_account_type(type))
@@ -199,6 +215,8 @@ ledger_account_open(struct store_txn *t, const struct key *k,
 	p.u.record.fields[2].name = pstr("type");
 	p.u.record.fields[2].value = pstr(type);
 	p.u.record.nfields = 3;
+	if (by)
+		p.u.record.by = pstr(by);
 	return append(t, k, &p, NULL);
 }
 
@@ -233,6 +251,15 @@ int
 ledger_post(struct store_txn *t, const struct key *k, uint8_t type,
     const char *acct, const char *acct2, int64_t amount, const char *memo,
     uint32_t date, uint8_t id[NUSA_HASH_LEN])
+{
+	return ledger_post_by(t, k, type, acct, acct2, amount, memo, date,
+	    NULL, id);
+}
+
+int
+ledger_post_by(struct store_txn *t, const struct key *k, uint8_t type,
+    const char *acct, const char *acct2, int64_t amount, const char *memo,
+    uint32_t date, const char *by, uint8_t id[NUSA_HASH_LEN])
 {
 	struct payload p = { .kind = KIND_POSTING };
 	int kind, kind2, loan, rc;
@@ -279,6 +306,8 @@ ledger_post(struct store_txn *t, const struct key *k, uint8_t type,
 	}
 	if ((rc = check_funds(t, acct, p.u.posting.legs[0].amount)) != 0)
 		return rc;
+	if (by)
+		p.u.posting.by = pstr(by);
 	return append(t, k, &p, id);
 }
 
@@ -286,6 +315,14 @@ int
 ledger_reverse(struct store_txn *t, const struct key *k,
     const uint8_t orig[NUSA_HASH_LEN], const char *memo, uint32_t date,
     uint8_t id[NUSA_HASH_LEN])
+{
+	return ledger_reverse_by(t, k, orig, memo, date, NULL, id);
+}
+
+int
+ledger_reverse_by(struct store_txn *t, const struct key *k,
+    const uint8_t orig[NUSA_HASH_LEN], const char *memo, uint32_t date,
+    const char *by, uint8_t id[NUSA_HASH_LEN])
 {
 	struct payload op, p = { .kind = KIND_POSTING };
 	char accts[2][NUSA_ID_MAX + 1];
@@ -327,6 +364,8 @@ ledger_reverse(struct store_txn *t, const struct key *k,
 		p.u.posting.legs[0] = p.u.posting.legs[1];
 		p.u.posting.legs[1] = tmp;
 	}
+	if (by)
+		p.u.posting.by = pstr(by);
 	return append(t, k, &p, id);
 }
 

@@ -75,6 +75,21 @@ int ledger_reverse(struct store_txn *t, const struct key *k,
     const uint8_t orig[NUSA_HASH_LEN], const char *memo, uint32_t date,
     uint8_t id[NUSA_HASH_LEN]);
 
+/* The same as ledger_member_add(), ledger_account_open(), ledger_post()
+ * and ledger_reverse(), for an entry written on behalf of web user by
+ * (NULL: none): by goes into the payload (payload_by_ok(), else
+ * -NUSA_EMALFORMED). */
+int ledger_member_add_by(struct store_txn *t, const struct key *k,
+    const char *id, const char *name, const char *village, const char *by);
+int ledger_account_open_by(struct store_txn *t, const struct key *k,
+    const char *id, const char *member, const char *type, const char *by);
+int ledger_post_by(struct store_txn *t, const struct key *k, uint8_t type,
+    const char *acct, const char *acct2, int64_t amount, const char *memo,
+    uint32_t date, const char *by, uint8_t id[NUSA_HASH_LEN]);
+int ledger_reverse_by(struct store_txn *t, const struct key *k,
+    const uint8_t orig[NUSA_HASH_LEN], const char *memo, uint32_t date,
+    const char *by, uint8_t id[NUSA_HASH_LEN]);
+
 /* Enrols device pk with role (admin, clerk or relay). */
 int ledger_enrol(struct store_txn *t, const struct key *k,
     const uint8_t pk[NUSA_KEY_LEN], uint8_t role);

@@ -25,6 +25,20 @@ payload_id_ok(const char *s, size_t n)
 	return 1;
 }
 
+int
+payload_by_ok(const char *s, size_t n)
+{
+	return n <= PAYLOAD_BY_MAX && payload_id_ok(s, n);
+}
+
+/* The optional `by` of records and postings: absent (n 0) or a valid web
+ * user name, so that there is one encoding of "nobody" (no bytes). */
+static int
+by_ok(const struct payload_str *by)
+{
+	return by->n == 0 || payload_by_ok(by->p, by->n);
+}
+
 static int field_name_ok(const struct payload_str *s);
 
 int
@@ -118,7 +132,8 @@ payload_check(const struct payload *p)
 		    p->u.record.collection != COLL_ACCOUNT) ||
 		    !payload_id_ok(p->u.record.key.p, p->u.record.key.n) ||
 		    p->u.record.nfields == 0 ||
-		    p->u.record.nfields > PAYLOAD_FIELDS_MAX)
+		    p->u.record.nfields > PAYLOAD_FIELDS_MAX ||
+		    !by_ok(&p->u.record.by))
 			return -NUSA_EMALFORMED;
 		for (i = 0; i < p->u.record.nfields; i++) {
 			const struct payload_field *f = &p->u.record.fields[i];
@@ -142,7 +157,8 @@ payload_check(const struct payload *p)
 	if (!payload_date_ok(p->u.posting.date) ||
 	    p->u.posting.memo.n > NUSA_TEXT_MAX ||
 	    !codec_text_ok(p->u.posting.memo.p, p->u.posting.memo.n) ||
-	    p->u.posting.nlegs < 1 || p->u.posting.nlegs > 2)
+	    p->u.posting.nlegs < 1 || p->u.posting.nlegs > 2 ||
+	    !by_ok(&p->u.posting.by))
 		return -NUSA_EMALFORMED;
 	for (i = 0; i < p->u.posting.nlegs; i++)
 		if (!payload_id_ok(l[i].account.p, l[i].account.n) ||
@@ -217,6 +233,8 @@ payload_encode(struct payload *p, uint8_t *buf, size_t cap, size_t *len)
 			codec_put_str(&w, f->name.p, f->name.n);
 			codec_put_str(&w, f->value.p, f->value.n);
 		}
+		if (p->u.record.by.n)
+			codec_put_str(&w, p->u.record.by.p, p->u.record.by.n);
 		break;
 	case KIND_POSTING:
 		codec_put_u8(&w, p->u.posting.type);
@@ -230,6 +248,9 @@ payload_encode(struct payload *p, uint8_t *buf, size_t cap, size_t *len)
 			codec_put_str(&w, l->account.p, l->account.n);
 			codec_put_u64(&w, (uint64_t)l->amount);
 		}
+		if (p->u.posting.by.n)
+			codec_put_str(&w, p->u.posting.by.p,
+			    p->u.posting.by.n);
 		break;
 	}
 	if (w.err)
@@ -244,6 +265,18 @@ static void
 get_pstr(struct codec_reader *r, struct payload_str *s, size_t max)
 {
 	codec_get_str(r, &s->p, &s->n, max);
+}
+
+/* Bytes left after the legs or fields are the `by` string. An empty one
+ * is refused: "nobody" has one encoding, no bytes at all. */
+static void
+get_by(struct codec_reader *r, struct payload_str *by)
+{
+	if (r->err || r->pos == r->len)
+		return;
+	codec_get_str(r, &by->p, &by->n, PAYLOAD_BY_MAX);
+	if (r->err == 0 && by->n == 0)
+		r->err = -NUSA_EMALFORMED;
 }
 
 int
@@ -286,6 +319,7 @@ payload_decode(struct payload *p, uint8_t kind, const uint8_t *buf,
 			get_pstr(&r, &p->u.record.fields[i].value,
 			    NUSA_TEXT_MAX);
 		}
+		get_by(&r, &p->u.record.by);
 		break;
 	case KIND_POSTING:
 		p->u.posting.type = codec_get_u8(&r);
@@ -302,6 +336,7 @@ payload_decode(struct payload *p, uint8_t kind, const uint8_t *buf,
 			p->u.posting.legs[i].amount =
 			    (int64_t)codec_get_u64(&r);
 		}
+		get_by(&r, &p->u.posting.by);
 		break;
 	default:
 		return -NUSA_EMALFORMED;

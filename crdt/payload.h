@@ -42,6 +42,7 @@ enum posting_type {
 
 #define PAYLOAD_FIELDS_MAX 16
 #define RECORD_DELETED	   "_deleted"	/* field holding a tombstone */
+#define PAYLOAD_BY_MAX	   32		/* bytes of a web user's name */
 
 struct payload_str {
 	const char *p;
@@ -77,6 +78,7 @@ struct payload {
 			struct payload_str key;
 			uint8_t nfields;
 			struct payload_field fields[PAYLOAD_FIELDS_MAX];
+			struct payload_str by;	/* web user; n 0 if none */
 		} record;
 		struct {
 			uint8_t type;
@@ -85,6 +87,7 @@ struct payload {
 			struct payload_str memo;
 			uint8_t nlegs;
 			struct payload_leg legs[2];
+			struct payload_str by;	/* web user; n 0 if none */
 		} posting;
 	} u;
 };
@@ -116,6 +119,10 @@ uint8_t payload_posting_parse(const char *s);
 /* Returns 1 if s of n bytes is a valid member or account id: 1 to
  * NUSA_ID_MAX bytes of [A-Za-z0-9._-]. */
 int payload_id_ok(const char *s, size_t n);
+
+/* Returns 1 if s of n bytes is a valid web user name (the optional `by`
+ * of records and postings): 1 to PAYLOAD_BY_MAX of [A-Za-z0-9._-]. */
+int payload_by_ok(const char *s, size_t n);
 
 /* Returns 1 if s of n bytes may name a record field: 1 to NUSA_NAME_MAX
  * of [a-z0-9_], not starting with '_' (but for RECORD_DELETED). */

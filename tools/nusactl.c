@@ -1086,6 +1086,9 @@ describe(const struct entry *e, char *buf, size_t cap)
 			    p.u.record.fields[i].name.p,
 			    (int)p.u.record.fields[i].value.n,
 			    p.u.record.fields[i].value.p);
+		if (p.u.record.by.n && off < cap)
+			snprintf(buf + off, cap - off, " by %.*s",
+			    (int)p.u.record.by.n, p.u.record.by.p);
 		break;
 	case KIND_POSTING:
 		off = (size_t)snprintf(buf, cap, "%s",
@@ -1097,8 +1100,12 @@ describe(const struct entry *e, char *buf, size_t cap)
 			    p.u.posting.legs[i].account.p,
 			    p.u.posting.legs[i].amount);
 		if (p.u.posting.memo.n && off < cap)
-			snprintf(buf + off, cap - off, " \"%.*s\"",
-			    (int)p.u.posting.memo.n, p.u.posting.memo.p);
+			off += (size_t)snprintf(buf + off, cap - off,
+			    " \"%.*s\"", (int)p.u.posting.memo.n,
+			    p.u.posting.memo.p);
+		if (p.u.posting.by.n && off < cap)
+			snprintf(buf + off, cap - off, " by %.*s",
+			    (int)p.u.posting.by.n, p.u.posting.by.p);
 		break;
 	}
 }

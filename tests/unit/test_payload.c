@@ -1019,6 +1019,84 @@ test_ids(void **state)
 	assert_true(payload_id_ok("ab!", 2));
 }
 
+/* The optional `by`: present only when set, one encoding, a valid name. */
+static void
+test_by(void **state)
+{
+	struct payload p, d;
+	uint8_t buf[256], buf2[256], bad[300];
+	size_t len, base, len2;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	p.kind = KIND_POSTING;
+	p.u.posting.type = POST_DEPOSIT;
+	p.u.posting.date = 20261123;
+	p.u.posting.nlegs = 1;
+	p.u.posting.legs[0].account = S("A1");
+	p.u.posting.legs[0].amount = 5;
+	base = must_encode(&p, buf, sizeof(buf));
+	assert_int_equal(payload_decode(&d, KIND_POSTING, buf, base), 0);
+	assert_int_equal(d.u.posting.by.n, 0);
+	p.u.posting.by = S("siti.a_1-x");
+	len = must_encode(&p, buf, sizeof(buf));
+	assert_int_equal(len, base + 2 + 10);
+	assert_int_equal(buf[base], 0);
+	assert_int_equal(buf[base + 1], 10);
+	assert_memory_equal(buf + base + 2, "siti.a_1-x", 10);
+	assert_int_equal(payload_decode(&d, KIND_POSTING, buf, len), 0);
+	assert_true(str_is(&d.u.posting.by, "siti.a_1-x"));
+	len2 = must_encode(&d, buf2, sizeof(buf2));
+	assert_int_equal(len2, len);
+	assert_memory_equal(buf2, buf, len);
+
+	/* An empty by is not the encoding of "nobody". */
+	memcpy(bad, buf, base);
+	bad[base] = 0;
+	bad[base + 1] = 0;
+	assert_int_equal(payload_decode(&d, KIND_POSTING, bad, base + 2),
+	    -NUSA_EMALFORMED);
+	/* A name with a blank, or too long, or trailing bytes after it. */
+	memcpy(bad, buf, len);
+	bad[base + 2 + 4] = ' ';
+	assert_int_equal(payload_decode(&d, KIND_POSTING, bad, len),
+	    -NUSA_EMALFORMED);
+	memcpy(bad, buf, base);
+	bad[base] = 0;
+	bad[base + 1] = 33;
+	memset(bad + base + 2, 'a', 33);
+	assert_int_equal(payload_decode(&d, KIND_POSTING, bad, base + 35),
+	    -NUSA_EMALFORMED);
+	memcpy(bad, buf, len);
+	bad[len] = 'x';
+	assert_int_equal(payload_decode(&d, KIND_POSTING, bad, len + 1),
+	    -NUSA_EMALFORMED);
+	p.u.posting.by = S("no way");
+	assert_int_equal(payload_encode(&p, buf2, sizeof(buf2), &len2),
+	    -NUSA_EMALFORMED);
+
+	/* Records carry it the same way. */
+	memset(&p, 0, sizeof(p));
+	p.kind = KIND_RECORD;
+	p.u.record.collection = COLL_MEMBER;
+	p.u.record.key = S("M1");
+	p.u.record.nfields = 1;
+	p.u.record.fields[0].name = S("name");
+	p.u.record.fields[0].value = S("Siti");
+	base = must_encode(&p, buf, sizeof(buf));
+	p.u.record.by = S("admin");
+	len = must_encode(&p, buf, sizeof(buf));
+	assert_int_equal(len, base + 7);
+	assert_int_equal(payload_decode(&d, KIND_RECORD, buf, len), 0);
+	assert_true(str_is(&d.u.record.by, "admin"));
+	assert_int_equal(payload_decode(&d, KIND_RECORD, buf, base + 2),
+	    -NUSA_EMALFORMED);
+	assert_true(payload_by_ok("a", 1));
+	assert_false(payload_by_ok("", 0));
+	assert_false(payload_by_ok("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 33));
+	assert_false(payload_by_ok("a/b", 3));
+}
+
 static void
 test_names(void **state)
 {
@@ -1065,6 +1143,7 @@ main(void)
 		cmocka_unit_test(test_kind_mismatch),
 		cmocka_unit_test(test_too_long),
 		cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_by),
 		cmocka_unit_test(test_names),
 	};
 
