@@ -12,10 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sodium.h>
 #include <zmq.h>
 
 #include "books.h"
@@ -31,6 +33,7 @@
 #include "replica.h"
 #include "state.h"
 #include "store.h"
+#include "users.h"
 #include "vector.h"
 
 #define EXIT_USAGE 2
@@ -39,7 +42,8 @@
 /* Options a command may take; each command lists the ones it accepts. */
 enum opt {
 	O_JSON, O_NETWORK, O_ROLE, O_NAME, O_VILLAGE, O_MEMBER, O_TYPE,
-	O_MEMO, O_DATE, O_FOR, O_OUT, O_TIMEOUT, O_FOR_PEER, O_COUNT
+	O_MEMO, O_DATE, O_FOR, O_OUT, O_TIMEOUT, O_FOR_PEER, O_PIN_STDIN,
+	O_COUNT
 };
 
 static const struct {
@@ -59,6 +63,7 @@ static const struct {
 	[O_OUT] = { "out", 1 },
 	[O_TIMEOUT] = { "timeout", 1 },
 	[O_FOR_PEER] = { "for-peer", 1 },
+	[O_PIN_STDIN] = { "pin-stdin", 0 },
 };
 
 #define OPT(o) (1u << (o))
@@ -2479,6 +2484,173 @@ cmd_hub_join(struct ctl *c)
 	return 0;
 }
 
+/* ---- web users ---- */
+
+static void
+users_path(struct ctl *c, char out[PATH_MAX])
+{
+	if ((size_t)snprintf(out, PATH_MAX, "%s/users", c->dir) >= PATH_MAX)
+		die(c, "data directory name too long");
+}
+
+/* Reads one line into buf (cap bytes) from f; strips the newline. Returns
+ * 0, or -1 at end of input, -ERANGE if the line is too long. */
+static int
+read_line(FILE *f, char *buf, size_t cap)
+{
+	size_t n;
+
+	if (fgets(buf, (int)cap, f) == NULL)
+		return -1;
+	n = strlen(buf);
+	if (n && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	else if (!feof(f))
+		return -ERANGE;
+	if (n && buf[n - 1] == '\r')
+		buf[--n] = '\0';
+	return 0;
+}
+
+/* Asks for the PIN on the terminal without echo, twice. */
+static int
+ask_pin(struct ctl *c, char *pin, size_t cap)
+{
+	char again[USERS_PIN_MAX + 2];
+	struct termios old, quiet;
+	FILE *tty;
+	int rc;
+
+	if ((tty = fopen("/dev/tty", "r+")) == NULL)
+		return fail(c, "no terminal to ask for the PIN: use "
+		    "--pin-stdin");
+	if (tcgetattr(fileno(tty), &old) != 0) {
+		fclose(tty);
+		return fail(c, "no terminal to ask for the PIN: use "
+		    "--pin-stdin");
+	}
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)ECHO;
+	quiet.c_lflag |= ECHONL;
+	tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+	fprintf(tty, "PIN: ");
+	fflush(tty);
+	rc = read_line(tty, pin, cap);
+	if (rc == 0) {
+		fprintf(tty, "PIN again: ");
+		fflush(tty);
+		rc = read_line(tty, again, sizeof(again));
+	}
+	tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	fclose(tty);
+	if (rc == 0 && strcmp(pin, again) != 0)
+		rc = 1;
+	sodium_memzero(again, sizeof(again));
+	if (rc == 1)
+		return fail(c, "the two PINs differ");
+	if (rc)
+		return fail(c, "no PIN given");
+	return 0;
+}
+
+static int
+cmd_user_add(struct ctl *c)
+{
+	char path[PATH_MAX], pin[USERS_PIN_MAX + 2];
+	struct users *u = NULL;
+	int role, rc;
+
+	if (!users_name_ok(c->argv[0]))
+		die(c, "bad user name '%s' (1 to %d of A-Z a-z 0-9 . _ -)",
+		    c->argv[0], USERS_NAME_MAX);
+	if (c->opt[O_ROLE] == NULL)
+		die(c, "--role clerk|treasurer|admin is required");
+	if ((role = users_role_parse(c->opt[O_ROLE])) == 0)
+		die(c, "bad role '%s' (clerk, treasurer or admin)",
+		    c->opt[O_ROLE]);
+	users_path(c, path);
+	if ((rc = users_load(&u, path)) != 0)
+		return fail(c, "%s: %s", path, nusa_strerror(rc));
+	if (users_find(u, c->argv[0])) {
+		users_free(&u);
+		return fail(c, "user %s exists already", c->argv[0]);
+	}
+	if (c->opt[O_PIN_STDIN]) {
+		rc = read_line(stdin, pin, sizeof(pin));
+		if (rc == -ERANGE || (rc == 0 && strlen(pin) > USERS_PIN_MAX))
+			rc = fail(c, "PIN too long (at most %d bytes)",
+			    USERS_PIN_MAX);
+		else if (rc)
+			rc = fail(c, "no PIN on standard input");
+	} else
+		rc = ask_pin(c, pin, sizeof(pin));
+	if (rc == 0) {
+		rc = users_add(u, c->argv[0], role, pin);
+		if (rc == -NUSA_ERANGE)
+			rc = fail(c, "PIN too short (at least %d characters)",
+			    USERS_PIN_MIN);
+		else if (rc == 0 && (rc = users_save(u, path)) != 0)
+			rc = fail(c, "%s: %s", path, nusa_strerror(rc));
+		else if (rc)
+			rc = fail(c, "%s", nusa_strerror(rc));
+		else
+			printf("user %s added as %s\n", c->argv[0],
+			    users_role_name(role));
+	}
+	sodium_memzero(pin, sizeof(pin));
+	users_free(&u);
+	return rc;
+}
+
+static int
+cmd_user_list(struct ctl *c)
+{
+	char path[PATH_MAX];
+	struct users *u = NULL;
+	json_t *arr;
+	size_t i;
+	int rc;
+
+	users_path(c, path);
+	if ((rc = users_load(&u, path)) != 0)
+		return fail(c, "%s: %s", path, nusa_strerror(rc));
+	if (c->json) {
+		arr = json_array();
+		for (i = 0; i < u->n; i++)
+			json_array_append_new(arr, json_pack("{s:s,s:s}",
+			    "user", u->v[i].name, "role",
+			    users_role_name(u->v[i].role)));
+		json_dumpf(arr, stdout, JSON_INDENT(2));
+		printf("\n");
+		json_decref(arr);
+	} else
+		for (i = 0; i < u->n; i++)
+			printf("%s %s\n", u->v[i].name,
+			    users_role_name(u->v[i].role));
+	users_free(&u);
+	return 0;
+}
+
+static int
+cmd_user_remove(struct ctl *c)
+{
+	char path[PATH_MAX];
+	struct users *u = NULL;
+	int rc;
+
+	users_path(c, path);
+	if ((rc = users_load(&u, path)) != 0)
+		return fail(c, "%s: %s", path, nusa_strerror(rc));
+	if ((rc = users_remove(u, c->argv[0])) != 0)
+		rc = fail(c, "no user %s", c->argv[0]);
+	else if ((rc = users_save(u, path)) != 0)
+		rc = fail(c, "%s: %s", path, nusa_strerror(rc));
+	else
+		printf("user %s removed\n", c->argv[0]);
+	users_free(&u);
+	return rc;
+}
+
 static const struct command commands[] = {
 	{ "init", cmd_init, OPT(O_NETWORK), 0, 0, "init --network NAME",
 	  "start a new network; this box is its root admin" },
@@ -2547,6 +2719,13 @@ static const struct command commands[] = {
 	{ "import", cmd_import, 0, 2, 2,
 	  "import members|accounts|postings FILE.csv",
 	  "load existing books, all or nothing" },
+	{ "user add", cmd_user_add, OPT(O_ROLE) | OPT(O_PIN_STDIN), 1, 1,
+	  "user add NAME --role clerk|treasurer|admin [--pin-stdin]",
+	  "add a user of the web app; asks for the PIN (or reads a line)" },
+	{ "user list", cmd_user_list, OPT(O_JSON), 0, 0,
+	  "user list [--json]", "users of the web app and their roles" },
+	{ "user remove", cmd_user_remove, 0, 1, 1, "user remove NAME",
+	  "remove a user of the web app" },
 	{ "help", cmd_help, 0, 0, 0, "help", "this text" },
 };
 
