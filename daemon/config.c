@@ -36,6 +36,7 @@ enum key_type {
 	KEY_UINT,
 	KEY_HOSTPORT,		/* IP:PORT, PORT (on 127.0.0.1), or "" */
 	KEY_DISKWARN,		/* N% used, or N[KMG] free */
+	KEY_HTTP,		/* ADDRESS:PORT of the web app, or empty */
 };
 
 enum key_id {
@@ -51,6 +52,8 @@ enum key_id {
 	K_MAX_SESSIONS,
 	K_METRICS,
 	K_DISK_WARN,
+	K_HTTP,
+	K_WEB_ROOT,
 	K_N
 };
 
@@ -116,6 +119,12 @@ static const struct key keys[K_N] = {
 	    "Warn when the data disk is this full (N%) or has less free "
 	    "(N, NK, NM, NG bytes).",
 	    FIELD(disk_warn_pct), NULL },
+	[K_HTTP] = { "http", KEY_HTTP, 0, 0, NULL,
+	    "Where the web app listens, ADDRESS:PORT (0.0.0.0:8080); empty: "
+	    "no web app.", FIELD(http), NULL },
+	[K_WEB_ROOT] = { "web_root", KEY_PATH, 0, 0, "/usr/share/nusa/web",
+	    "Directory of the web app's pages, scripts and catalogues.",
+	    FIELD(web_root), NULL },
 };
 
 /* The state of one parse; allocated, as it holds a whole config. */
@@ -494,6 +503,10 @@ expect(const struct key *k, char *buf, size_t cap)
 		snprintf(buf, cap, "N%% from 1 to 100, or free bytes N, NK, "
 		    "NM or NG");
 		return;
+	case KEY_HTTP:
+		snprintf(buf, cap, "ADDRESS:PORT such as 0.0.0.0:8080, or "
+		    "nothing");
+		return;
 	case KEY_ENUM:
 		break;
 	}
@@ -572,7 +585,8 @@ set_value(struct config *c, const struct key *k, const char *v, int append,
 
 	expect(k, want, sizeof(want));
 	if (*v == '\0' && k->type != KEY_LISTEN && k->type != KEY_PEERS &&
-	    k->type != KEY_PEER && k->type != KEY_HOSTPORT)
+	    k->type != KEY_PEER && k->type != KEY_HOSTPORT &&
+	    k->type != KEY_HTTP)
 		return bad(why, cap, "no value (expected %s)", want);
 	if (has_control(v, k->type == KEY_PEERS))
 		return bad(why, cap, "the value holds a control character");
@@ -596,6 +610,13 @@ set_value(struct config *c, const struct key *k, const char *v, int append,
 			return bad(why, cap, "not an address: '%s' (%s; "
 			    "expected tcp://HOST:PORT)", v, reason);
 		strcpy(field, v);	/* fits: addr_why() checked */
+		return 0;
+	case KEY_HTTP:
+		if (*v != '\0' && config_http_addr(v, NULL, 0, NULL,
+		    &reason) != 0)
+			return bad(why, cap, "not an address: '%s' (%s; "
+			    "expected %s)", v, reason, want);
+		strcpy(field, v);	/* fits: config_http_addr() checked */
 		return 0;
 	case KEY_IPC:
 		n = strlen(v);
@@ -668,6 +689,46 @@ set_value(struct config *c, const struct key *k, const char *v, int append,
 		return diskwarn_set(c, v, why, cap);
 	}
 	return bad(why, cap, "unknown type");
+}
+
+int
+config_http_addr(const char *s, char *host, size_t cap, unsigned *port,
+    const char **why)
+{
+	char h[CONFIG_ADDR_MAX];
+	const char *colon, *hs = s;
+	unsigned char bin[16];
+	unsigned long p;
+	size_t n;
+	char *end;
+	int v6 = 0;
+
+	if (strlen(s) >= CONFIG_ADDR_MAX)
+		return *why = "too long", -NUSA_EMALFORMED;
+	if ((colon = strrchr(s, ':')) == NULL)
+		return *why = "no :PORT", -NUSA_EMALFORMED;
+	n = (size_t)(colon - s);
+	if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+		hs = s + 1;
+		n -= 2;
+		v6 = 1;
+	}
+	memcpy(h, hs, n);
+	h[n] = '\0';
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, h, bin) != 1)
+		return *why = v6 ? "not an IPv6 address" : "not an IPv4 "
+		    "address (IPv6 goes in brackets)", -NUSA_EMALFORMED;
+	if (colon[1] < '0' || colon[1] > '9')
+		return *why = "bad port", -NUSA_EMALFORMED;
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (*end != '\0' || errno || p < 1 || p > 65535)
+		return *why = "port out of range 1..65535", -NUSA_EMALFORMED;
+	if (host && cap > n)
+		memcpy(host, h, n + 1);
+	if (port)
+		*port = (unsigned)p;
+	return 0;
 }
 
 void
@@ -985,6 +1046,7 @@ print_value(const struct config *c, const struct key *k, FILE *out)
 	case KEY_PATH:
 	case KEY_LISTEN:
 	case KEY_IPC:
+	case KEY_HTTP:
 		if (field[0] != '\0')
 			fprintf(out, " %s", field);
 		break;

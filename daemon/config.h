@@ -52,6 +52,8 @@ struct config {
 	char metrics[CONFIG_ADDR_MAX];
 	unsigned disk_warn_pct;
 	uint64_t disk_warn_free;
+	char http[CONFIG_ADDR_MAX];	/* "ADDRESS:PORT"; "" no web app */
+	char web_root[PATH_MAX];	/* the web app's files */
 };
 
 /* Sets every key to its default: no data_dir, not listening, no peers, no
@@ -95,5 +97,13 @@ int config_parse_peer(struct config_peer *p, const char *s,
  * than CONFIG_ADDR_MAX. Returns 0, or -NUSA_EMALFORMED and, if why is
  * non-NULL, points *why to a static phrase saying what is wrong. */
 int config_addr_ok(const char *s, const char **why);
+
+/* Checks the http address "ADDRESS:PORT": an IPv4 literal, or an IPv6
+ * literal in brackets, and a port 1..65535. Copies the address without
+ * brackets into host (cap bytes; may be NULL) and sets *port (may be
+ * NULL). Returns 0, or -NUSA_EMALFORMED and points *why (not NULL) to a
+ * static phrase. */
+int config_http_addr(const char *s, char *host, size_t cap, unsigned *port,
+    const char **why);
 
 #endif
