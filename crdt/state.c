@@ -779,6 +779,50 @@ state_balances_each(struct store_txn *t,
 }
 
 int
+state_account_postings_each(struct store_txn *t, const char *acct,
+    int (*fn)(const struct state_leg *l, void *ctx), void *ctx)
+{
+	uint8_t prefix[NUSA_ID_MAX + 1];
+	struct state_leg l;
+	MDB_cursor *c;
+	MDB_val k, v;
+	size_t n = strlen(acct);
+	int rc, from_fn = 0;
+
+	if (n == 0 || n > NUSA_ID_MAX)
+		return 0;
+	memcpy(prefix, acct, n);
+	prefix[n] = 0;
+	if ((rc = mdb_cursor_open(t->txn, DBI(t, DB_POSTINGS), &c)) != 0)
+		return store_mdb_err(rc);
+	k = MV(prefix, n + 1);
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const uint8_t *kp = k.mv_data;
+
+		if (k.mv_size != n + 1 + ORDER_KEY_LEN ||
+		    memcmp(kp, prefix, n + 1) != 0)
+			break;
+		if (v.mv_size != 8) {
+			rc = -NUSA_ECORRUPT;
+			break;
+		}
+		l.hlc = codec_rd64(kp + n + 1);
+		l.author = kp + n + 1 + 8;
+		l.id = kp + n + 1 + 8 + NUSA_KEY_LEN;
+		l.amount = (int64_t)codec_rd64(v.mv_data);
+		if ((rc = fn(&l, ctx)) != 0) {
+			from_fn = 1;
+			break;
+		}
+	}
+	mdb_cursor_close(c);
+	if (from_fn)
+		return rc;
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : store_mdb_err(rc);
+}
+
+int
 state_reversed(struct store_txn *t, const uint8_t id[NUSA_HASH_LEN])
 {
 	MDB_val k = MV(id, NUSA_HASH_LEN), v;

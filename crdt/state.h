@@ -83,6 +83,20 @@ int state_balances_each(struct store_txn *t,
     int (*fn)(const char *acct, size_t n, int64_t bal, void *ctx),
     void *ctx);
 
+/* One posting's leg on an account, as state_account_postings_each()
+ * hands it out; pointers valid until fn returns. */
+struct state_leg {
+	uint64_t hlc;
+	const uint8_t *author;
+	const uint8_t *id;
+	int64_t amount;
+};
+
+/* Calls fn for each posting leg on account acct, in (clock, author, id)
+ * order. */
+int state_account_postings_each(struct store_txn *t, const char *acct,
+    int (*fn)(const struct state_leg *l, void *ctx), void *ctx);
+
 /* Returns 1 if the posting id has been reversed, 0 if not. */
 int state_reversed(struct store_txn *t, const uint8_t id[NUSA_HASH_LEN]);
 

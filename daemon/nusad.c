@@ -19,6 +19,7 @@
 #include "key.h"
 #include "metrics.h"
 #include "notify.h"
+#include "web.h"
 #include "outfile.h"
 #include "payload.h"
 #include "proto.h"
@@ -183,6 +184,7 @@ struct nusad {
 	int64_t next_metrics;
 	int disk_low;			/* past disk_warn */
 	uint64_t disk_free, disk_size;	/* at the last check */
+	struct web *web;		/* the web app, if http is set */
 };
 
 static void disk_check(struct nusad *d);
@@ -1617,6 +1619,34 @@ nets_open(struct nusad *d)
 	return 0;
 }
 
+/* ---- the web app ---- */
+
+/* Starts the web app's server (its own thread) when http is set, on the
+ * box's store: what it writes, stores_changed() pushes like any write. */
+static int
+web_start(struct nusad *d)
+{
+	struct web_conf wc = {
+		.http = d->cfg.http,
+		.web_root = d->cfg.web_root,
+		.data_dir = d->cfg.data_dir,
+		.control = d->cfg.control,
+		.zctx = d->zctx,
+		.store = d->nets[0].store,
+		.key = d->key,
+		.hub = d->cfg.mode == CONFIG_HUB,
+		.log = &d->log,
+	};
+
+	if (d->cfg.http[0] == '\0')
+		return 0;
+	if (d->cfg.mode == CONFIG_HUB) {
+		log_warn(&d->log, "http is for a box: a hub has no web app");
+		return 0;
+	}
+	return web_open(&d->web, &wc);
+}
+
 /* ---- life cycle ---- */
 
 static int
@@ -1808,6 +1838,8 @@ nusad_open(struct nusad **out, const struct config *c,
 	else
 		d->peers_path[0] = '\0';
 	if ((rc = links_from_config(d)) != 0)
+		goto fail;
+	if ((rc = web_start(d)) != 0)
 		goto fail;
 	discover_start(d);
 	disk_check(d);
@@ -2378,6 +2410,7 @@ nusad_close(struct nusad *d)
 
 	if (d == NULL)
 		return;
+	web_close(d->web);	/* first: its thread uses the store */
 	metrics_close(d->metrics);
 	if (d->disc)
 		discover_close(d->disc);

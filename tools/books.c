@@ -705,6 +705,17 @@ books_write_file(const char *path, struct store_txn *t, int table)
 }
 
 int
+books_export_table(struct store_txn *t, FILE *out, int table)
+{
+	int rc;
+
+	if (table < 1 || table > 4)
+		return -EINVAL;
+	rc = csv_tables(t, out, table, 0);
+	return rc ? rc : ferror(out) ? -EIO : 0;
+}
+
+int
 books_export_csv(struct store_txn *t, FILE *out, const char *dir)
 {
 	static const char *const files[] = { "", "members.csv",

@@ -36,6 +36,11 @@ int books_import(struct store_txn *t, const struct key *k,
  * format. Returns 0 or a negative error. */
 int books_export_csv(struct store_txn *t, FILE *out, const char *dir);
 
+/* Writes one of the four files books_export_csv() writes to a
+ * directory, byte for byte: table 1 members.csv, 2 accounts.csv, 3
+ * balances.csv, 4 postings.csv. Returns 0 or a negative error. */
+int books_export_table(struct store_txn *t, FILE *out, int table);
+
 /* Writes the same as one JSON object. */
 int books_export_json(struct store_txn *t, FILE *out);
 
