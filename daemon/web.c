@@ -30,7 +30,8 @@
 #define TOKEN_HEX	  (2 * TOKEN_BYTES + 1)
 #define ATTEMPTS_MAX	  512
 #define FAILS_FREE	  5	/* failed sign-ins before a wait */
-#define WAIT_MAX	  900	/* seconds, the longest wait */
+#define WAIT_FIRST	  30L	/* seconds after FAILS_FREE failures; */
+#define WAIT_MAX	  900	/* doubling with each more, up to this */
 #define CONN_LIMIT	  64	/* connections at once */
 #define CONN_PER_IP	  32
 #define CONN_TIMEOUT	  10	/* seconds a connection may idle */
@@ -280,8 +281,9 @@ attempt_failed(struct web *w, const char *key, time_t now)
 	a->last = now;
 	if (a->fails >= FAILS_FREE) {
 		over = a->fails - FAILS_FREE;
-		a->until = now + (over >= 10 ? WAIT_MAX :
-		    (1L << over) > WAIT_MAX ? WAIT_MAX : (1L << over));
+		a->until = now + (over >= 5 ? WAIT_MAX :
+		    (WAIT_FIRST << over) > WAIT_MAX ? WAIT_MAX :
+		    (WAIT_FIRST << over));
 	}
 }
 
@@ -393,9 +395,9 @@ login(struct web *w, struct MHD_Connection *c, const struct conn *cn,
 		json_object_set_new(a->json, "retry_after",
 		    json_integer(wait));
 		a->retry_after = wait;
-		json_decref(o);
 		log_info(w->log, "web: sign-in of %s from %s refused for %lds "
 		    "after failures", l.user, akey + 2, wait);
+		json_decref(o);
 		return;
 	}
 	if (users_load(&u, w->users_path) != 0) {
@@ -857,13 +859,13 @@ web_open(struct web **out, const struct web_conf *c)
 		inet_pton(AF_INET, host, &addr.in.sin_addr);
 	}
 	w->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handle,
-	    w, MHD_OPTION_SOCK_ADDR, &addr.sa,
+	    w, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, w,
+	    MHD_OPTION_SOCK_ADDR, &addr.sa,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CONN_PER_IP,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, w,
-	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, w,
 	    MHD_OPTION_END);
 	if (w->mhd == NULL) {
 		rc = errno ? -errno : -EADDRINUSE;

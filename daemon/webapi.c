@@ -316,7 +316,8 @@ get_members(struct req *r)
 	m.arr = json_array();
 	rc = state_records_each(t, COLL_ACCOUNT, NULL, collect_acct, &a);
 	if (rc == 0) {
-		qsort(a.v, a.n, sizeof(*a.v), row_cmp);
+		if (a.n)
+			qsort(a.v, a.n, sizeof(*a.v), row_cmp);
 		rc = state_records_each(t, COLL_MEMBER, NULL, list_member, &m);
 	}
 	store_abort(t);
@@ -384,7 +385,8 @@ get_member(struct req *r, const char *id)
 	a.t = t;
 	rc = state_records_each(t, COLL_ACCOUNT, NULL, collect_acct, &a);
 	if (rc == 0) {
-		qsort(a.v, a.n, sizeof(*a.v), row_cmp);
+		if (a.n)
+			qsort(a.v, a.n, sizeof(*a.v), row_cmp);
 		rc = state_records_each(t, COLL_MEMBER, id, one_member, &m);
 	}
 	store_abort(t);
