@@ -1514,6 +1514,8 @@ discover_start(struct nusad *d)
 {
 	uint8_t nh[16];
 	char name[64], hex[17];
+	const char *why;
+	unsigned port;
 	int rc;
 
 	if (!d->cfg.discovery || d->cfg.mode != CONFIG_BOX ||
@@ -1527,6 +1529,9 @@ discover_start(struct nusad *d)
 		log_warn(&d->log, "discovery off: %s", nusa_strerror(rc));
 		d->disc = NULL;
 	}
+	if (d->web && config_http_addr(d->cfg.http, NULL, 0, &port,
+	    &why) == 0)
+		discover_set_http(d->disc, (uint16_t)port);
 }
 
 /* ---- stores ---- */

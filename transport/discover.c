@@ -92,6 +92,7 @@ struct discover {
 
 	char name[AVAHI_LABEL_MAX];
 	uint16_t port;
+	uint16_t http_port;	/* the web app's, published as _http._tcp */
 	uint8_t device[NUSA_KEY_LEN];
 	uint8_t nethash[16];
 	unsigned proto;
@@ -700,6 +701,11 @@ publish(struct discover *d)
 	    rename_service(d) == 0)
 		;
 	avahi_string_list_free(txt);
+	/* Phones find the web app as a web site of the same name. */
+	if (r >= 0 && d->http_port)
+		r = avahi_entry_group_add_service(d->group, AVAHI_IF_UNSPEC,
+		    AVAHI_PROTO_UNSPEC, 0, d->name, "_http._tcp", NULL, NULL,
+		    d->http_port, "path=/", NULL);
 	if (r < 0) {
 		publish_later(d, "add service", r);
 		return;
@@ -913,6 +919,19 @@ discover_open(struct discover **out, const char *name, uint16_t port,
 	}
 	*out = d;
 	return 0;
+}
+
+void
+discover_set_http(struct discover *d, uint16_t port)
+{
+	if (d == NULL || d->http_port == port)
+		return;
+	d->http_port = port;
+	/* Published already: publish again with the web app. */
+	if (d->group && !avahi_entry_group_is_empty(d->group)) {
+		avahi_entry_group_reset(d->group);
+		publish(d);
+	}
 }
 
 void

@@ -70,6 +70,10 @@ int discover_open(struct discover **out, const char *name, uint16_t port,
     const uint8_t device[NUSA_KEY_LEN], const uint8_t nethash[16],
     unsigned proto, discover_fn fn, void *ctx);
 
+/* Also publishes the web app on port (0: not) as _http._tcp under the
+ * same name, so that phones find http://HOSTNAME.local:PORT. */
+void discover_set_http(struct discover *d, uint16_t port);
+
 /* Withdraws the service and frees d (NULL is fine). No callbacks run. */
 void discover_close(struct discover *d);
 
