@@ -267,6 +267,43 @@ test_values(void **state)
 	}
 }
 
+/* The web app's address and files. */
+static void
+test_http(void **state)
+{
+	static const char *const addr[] = { "http", "not an address",
+		"0.0.0.0:8080", NULL };
+	static const char *const port[] = { "http", "port", NULL };
+	struct config c;
+	char host[64];
+	const char *why;
+	unsigned p;
+
+	(void)state;
+	parse_ok(&c, H);
+	assert_string_equal(c.http, "");
+	assert_string_equal(c.web_root, "/usr/share/nusa/web");
+	parse_ok(&c, H "http = 0.0.0.0:8080\nweb_root = /srv/web/\n");
+	assert_string_equal(c.http, "0.0.0.0:8080");
+	assert_string_equal(c.web_root, "/srv/web");
+	parse_ok(&c, H "http = [::1]:80\n");
+	assert_int_equal(config_http_addr(c.http, host, sizeof(host), &p,
+	    &why), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(p, 80);
+	parse_ok(&c, H "http =\n");
+	assert_string_equal(c.http, "");
+	expect_error(H "http = localhost:8080\n", 3, addr);
+	expect_error(H "http = tcp://0.0.0.0:8080\n", 3, addr);
+	expect_error(H "http = 0.0.0.0\n", 3, addr);
+	expect_error(H "http = 0.0.0.0:0\n", 3, port);
+	expect_error(H "http = 0.0.0.0:65536\n", 3, port);
+	expect_error(H "http = 0.0.0.0:80x\n", 3, port);
+	expect_error(H "http = ::1:80\n", 3, addr);
+	expect_error(H "web_root = web\n", 3, (const char *const[]){
+	    "web_root", "absolute", NULL });
+}
+
 static void
 test_comments(void **state)
 {
@@ -937,6 +974,7 @@ main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_caller_values),
 		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_http),
 		cmocka_unit_test(test_comments),
 		cmocka_unit_test(test_continuation),
 		cmocka_unit_test(test_errors),
