@@ -196,6 +196,26 @@ users_load(struct users **out, const char *path)
 	return rc;
 }
 
+/* Run as root (sudo nusactl user add), the file still belongs to whoever
+ * owns the data directory: nusad runs as that user and must read it. */
+static void
+owner_of_dir(int fd, const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+
+	if (geteuid() != 0)
+		return;
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path) ?
+		    (int)(slash - path) : 1, path);
+	if (stat(dir, &st) == 0 && (st.st_uid != 0 || st.st_gid != 0))
+		(void)!fchown(fd, st.st_uid, st.st_gid);
+}
+
 int
 users_save(const struct users *u, const char *path)
 {
@@ -209,6 +229,7 @@ users_save(const struct users *u, const char *path)
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 	    0600)) < 0)
 		return -errno;
+	owner_of_dir(fd, path);
 	if ((f = fdopen(fd, "w")) == NULL) {
 		rc = -errno;
 		close(fd);

@@ -271,6 +271,11 @@ req boss GET /api/v1/users
 [ "$(jf "sorted(u['user'] for u in d['users'])")" = "['boss', 'rl1', 'siti', 'tina']" ] ||
 	die "users: $(cat "$tmp/out")"
 ok "user list"
+adduser temp clerk 4444
+login temp 4444
+"$N" -d "$tmp/a" user remove temp >/dev/null
+req temp GET /api/v1/me
+bad 401 not_signed_in None "a user removed with nusactl is signed out at once"
 
 # ---- rate limit, per address and per user ----
 for i in 1 2 3 4 5; do
@@ -348,7 +353,7 @@ req siti POST /api/v1/postings '{"type":"deposit","account":"A001","amount":1111
 wp=$!
 "$N" -d "$tmp/b" post deposit A001 2222 --memo "di pulau" >/dev/null
 wait $wp
-converge 30 a b || die "a and b did not converge after the deposits"
+converge 10 a b || die "a and b did not converge within 10 s of the deposits"
 "$N" -d "$tmp/b" balance A001 | grep -q 'A001 8333' ||
 	die "b: $("$N" -d "$tmp/b" balance A001)"
 req siti GET /api/v1/accounts/A001
