@@ -60,6 +60,7 @@ struct web {
 	const struct log *log;
 	char root[PATH_MAX];
 	char users_path[PATH_MAX];
+	char data_dir[PATH_MAX];
 	char control[CONFIG_ADDR_MAX];
 	struct webapi_conf api;
 	char dummy[crypto_pwhash_STRBYTES]; /* for unknown user names */
@@ -830,13 +831,16 @@ web_open(struct web **out, const struct web_conf *c)
 	if ((size_t)snprintf(w->root, sizeof(w->root), "%s", c->web_root) >=
 	    sizeof(w->root) || (size_t)snprintf(w->users_path,
 	    sizeof(w->users_path), "%s/users", c->data_dir) >=
-	    sizeof(w->users_path) || (size_t)snprintf(w->control,
+	    sizeof(w->users_path) || (size_t)snprintf(w->data_dir,
+	    sizeof(w->data_dir), "%s", c->data_dir) >= sizeof(w->data_dir) ||
+	    (size_t)snprintf(w->control,
 	    sizeof(w->control), "%s", c->control) >= sizeof(w->control)) {
 		free(w);
 		return -ENAMETOOLONG;
 	}
 	w->api.store = c->store;
 	w->api.key = c->key;
+	w->api.data_dir = w->data_dir;
 	w->api.users_path = w->users_path;
 	w->api.control = w->control;
 	w->api.zctx = c->zctx;

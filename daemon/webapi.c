@@ -16,6 +16,7 @@
 #include "ledger.h"
 #include "nusa.h"
 #include "payload.h"
+#include "replica.h"
 #include "state.h"
 #include "store.h"
 #include "users.h"
@@ -118,6 +119,36 @@ field_str(const struct state_record *rec, const char *name, char *buf,
 		memcpy(buf, f->value, n);
 	buf[n] = '\0';
 	return buf;
+}
+
+/* Every write goes through the clone guard first, as nusactl's do
+ * (docs/CLONES.md): a copied box switches keys, a box waiting for its new
+ * key's enrolment writes nothing, and the key is read from
+ * DATA_DIR/device.key each time, since a rekey replaces it. Returns 0 and
+ * sets *k (caller frees with key_free()), or -1 after answering. */
+static int
+writer_key(struct req *r, struct key **k)
+{
+	struct replica_status st;
+	char path[4096], nw[2 * NUSA_KEY_LEN + 1];
+	int rc;
+
+	*k = NULL;
+	if ((rc = replica_check(r->c->data_dir, r->c->store, &st)) != 0) {
+		internal(r, rc);
+		return -1;
+	}
+	if (st.pending) {
+		fail(r, 503, "not_enrolled", MSG_PENDING, NULL,
+		    nusa_hex(nw, st.rk.new, NUSA_KEY_LEN));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/device.key", r->c->data_dir);
+	if ((rc = key_load(k, path)) != 0) {
+		internal(r, rc);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- accounts of members ---- */
@@ -435,6 +466,7 @@ post_member(struct req *r, const char *body, size_t len)
 {
 	struct webreq_member m;
 	struct store_txn *t;
+	struct key *k;
 	json_t *o;
 	int rc;
 
@@ -444,8 +476,12 @@ post_member(struct req *r, const char *body, size_t len)
 		refuse(r);
 		return;
 	}
+	if (writer_key(r, &k) != 0) {
+		json_decref(o);
+		return;
+	}
 	if ((rc = store_begin(r->c->store, &t, STORE_WRITE)) == 0) {
-		rc = ledger_member_add_by(t, r->c->key, m.id, m.name,
+		rc = ledger_member_add_by(t, k, m.id, m.name,
 		    m.village, r->who->user);
 		if (rc == 0)
 			rc = store_commit(t);
@@ -458,6 +494,7 @@ post_member(struct req *r, const char *body, size_t len)
 		    "owed", 0));
 	else
 		ledger_refusal(r, rc, "id", m.id);
+	key_free(&k);
 	json_decref(o);
 }
 
@@ -466,6 +503,7 @@ post_account(struct req *r, const char *body, size_t len)
 {
 	struct webreq_account a;
 	struct store_txn *t;
+	struct key *k;
 	json_t *o;
 	int rc;
 
@@ -475,8 +513,12 @@ post_account(struct req *r, const char *body, size_t len)
 		refuse(r);
 		return;
 	}
+	if (writer_key(r, &k) != 0) {
+		json_decref(o);
+		return;
+	}
 	if ((rc = store_begin(r->c->store, &t, STORE_WRITE)) == 0) {
-		rc = ledger_account_open_by(t, r->c->key, a.id, a.member,
+		rc = ledger_account_open_by(t, k, a.id, a.member,
 		    a.type, r->who->user);
 		if (rc == 0)
 			rc = store_commit(t);
@@ -490,6 +532,7 @@ post_account(struct req *r, const char *body, size_t len)
 		fail(r, 404, "not_found", MSG_NO_MEMBER, "member", a.member);
 	else
 		ledger_refusal(r, rc, "id", a.id);
+	key_free(&k);
 	json_decref(o);
 }
 
@@ -638,6 +681,7 @@ post_posting(struct req *r, const char *body, size_t len)
 	uint8_t id[NUSA_HASH_LEN];
 	struct webreq_posting p;
 	struct store_txn *t;
+	struct key *k;
 	int64_t before = 0, after = 0;
 	char amt[32];
 	json_t *o;
@@ -649,7 +693,12 @@ post_posting(struct req *r, const char *body, size_t len)
 		refuse(r);
 		return;
 	}
+	if (writer_key(r, &k) != 0) {
+		json_decref(o);
+		return;
+	}
 	if ((rc = store_begin(r->c->store, &t, STORE_WRITE)) != 0) {
+		key_free(&k);
 		json_decref(o);
 		internal(r, rc);
 		return;
@@ -672,7 +721,7 @@ post_posting(struct req *r, const char *body, size_t len)
 		internal(r, rc);
 		rc = 1;
 	} else {
-		rc = ledger_post_by(t, r->c->key, p.type, p.account, NULL,
+		rc = ledger_post_by(t, k, p.type, p.account, NULL,
 		    p.amount, p.memo, p.date ? p.date : ledger_today(),
 		    r->who->user, id);
 		if (rc == 0)
@@ -691,6 +740,7 @@ post_posting(struct req *r, const char *body, size_t len)
 			rc = 1;
 		}
 	}
+	key_free(&k);
 	if (rc != 0 || !p.confirm) {
 		store_abort(t);
 		if (rc == 0)
@@ -716,6 +766,7 @@ post_reverse(struct req *r, const char *entry, const char *body, size_t len)
 	uint8_t orig[NUSA_HASH_LEN], id[NUSA_HASH_LEN];
 	struct webreq_reverse v;
 	struct store_txn *t;
+	struct key *k;
 	json_t *o = NULL;
 	int rc;
 
@@ -730,14 +781,19 @@ post_reverse(struct req *r, const char *entry, const char *body, size_t len)
 		refuse(r);
 		return;
 	}
+	if (writer_key(r, &k) != 0) {
+		json_decref(o);
+		return;
+	}
 	if ((rc = store_begin(r->c->store, &t, STORE_WRITE)) == 0) {
-		rc = ledger_reverse_by(t, r->c->key, orig, v.memo,
+		rc = ledger_reverse_by(t, k, orig, v.memo,
 		    ledger_today(), r->who->user, id);
 		if (rc == 0)
 			rc = store_commit(t);
 		else
 			store_abort(t);
 	}
+	key_free(&k);
 	json_decref(o);
 	if (rc == 0)
 		reply(r, 201, json_pack("{s:o}", "entry", jhex(id,

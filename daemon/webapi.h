@@ -16,7 +16,8 @@ struct key;
 
 struct webapi_conf {
 	struct store *store;		/* the box's store */
-	const struct key *key;		/* the box's device key */
+	const struct key *key;		/* nusad's device key (for /box) */
+	const char *data_dir;		/* writes load DATA_DIR/device.key */
 	const char *users_path;		/* DATA_DIR/users */
 	const char *control;		/* nusad's control socket */
 	void *zctx;			/* a zmq context to reach it */

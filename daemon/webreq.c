@@ -138,6 +138,11 @@ static const char *const msgs[MSG_COUNT][2] = {
 	[MSG_SELF] = {
 		"Anda tidak dapat menghapus akun Anda sendiri.",
 		"You cannot remove your own user." },
+	[MSG_PENDING] = {
+		"Kotak ini menunggu kunci barunya didaftarkan dan belum bisa "
+		"mencatat. Minta admin menjalankan: nusactl enrol %s",
+		"This box waits for its new key to be enrolled and cannot "
+		"record yet. Ask an admin to run: nusactl enrol %s" },
 	[MSG_BUSY] = {
 		"Kotak sedang sibuk. Coba lagi sebentar.",
 		"The box is busy. Try again in a moment." },

@@ -368,6 +368,13 @@ expect 200 "sync page"
 [ "$(jf "d['peers'][0]['connected'], d['hub']")" = "True None" ] || die "sync: $(cat "$tmp/out")"
 exec 7>&-
 
+# ---- a box waiting for its new key writes nothing from the web either ----
+"$N" -d "$tmp/a" rekey >/dev/null 2>&1 || die "rekey"
+before=$("$N" -d "$tmp/a" log | wc -l)
+req siti POST /api/v1/postings '{"type":"deposit","account":"A001","amount":5,"confirm":true}'
+bad 503 not_enrolled None "after a rekey the web waits for the enrolment"
+[ "$("$N" -d "$tmp/a" log | wc -l)" = "$before" ] || die "written after the rekey"
+
 # ---- logout ----
 req siti POST /api/v1/logout ''
 expect 204 "logout"
