@@ -429,6 +429,10 @@ login(struct web *w, struct MHD_Connection *c, const struct conn *cn,
 	}
 	attempt_clear(w, akey, now);
 	attempt_clear(w, ukey, now);
+	/* A sign-in always gets a fresh token: the old one ends. */
+	if ((s = session_find(w, MHD_lookup_connection_value(c,
+	    MHD_COOKIE_KIND, "nusa_session"), now)) != NULL)
+		sodium_memzero(s, sizeof(*s));
 	s = session_new(w, l.user, lang, now);
 	snprintf(a->cookie[0], sizeof(a->cookie[0]),
 	    "nusa_session=%s; Path=/; HttpOnly; SameSite=Strict", s->token);

@@ -114,6 +114,12 @@ login siti 2468
 grep -qi '^set-cookie: nusa_session=[0-9a-f]\{64\}; Path=/; HttpOnly; SameSite=Strict' "$tmp/hdr" ||
 	die "session cookie: $(grep -i set-cookie "$tmp/hdr")"
 ok "the session cookie is HttpOnly and SameSite=Strict"
+cp "$tmp/siti.jar" "$tmp/old.jar"
+req siti POST /api/v1/login '{"user":"siti","pin":"2468"}'
+expect 200 "signing in again"
+jf "d['csrf']" >"$tmp/siti.csrf"
+req old GET /api/v1/me
+bad 401 not_signed_in None "signing in again ends the old session"
 req siti GET /api/v1/me
 expect 200 "me"
 [ "$(jf "d['user']")" = siti ] || die "me: user"
