@@ -447,6 +447,84 @@ test_enrol_and_revoke(void **state)
 	key_free(&stranger);
 }
 
+struct legs {
+	int64_t amount[8];
+	uint8_t id[8][NUSA_HASH_LEN];
+	uint64_t hlc[8];
+	size_t n;
+};
+
+static int
+leg_cb(const struct state_leg *l, void *ctx)
+{
+	struct legs *g = ctx;
+
+	if (g->n == 8)
+		return -1;
+	g->amount[g->n] = l->amount;
+	memcpy(g->id[g->n], l->id, NUSA_HASH_LEN);
+	g->hlc[g->n] = l->hlc;
+	g->n++;
+	return 0;
+}
+
+/* Entries written for a web user carry their name; an account's postings
+ * come out in clock order with their ids, reversals included. */
+static void
+test_by_and_statement(void **state)
+{
+	struct box *b = *state;
+	uint8_t d1[NUSA_HASH_LEN], w1[NUSA_HASH_LEN], rv[NUSA_HASH_LEN];
+	struct legs g = { 0 };
+	const uint8_t *body;
+	struct payload p;
+	struct entry e;
+	size_t len;
+
+	assert_int_equal(ledger_post_by(b->t, b->root, POST_DEPOSIT, "s1",
+	    NULL, 1000, "setor", 20261123, "siti", d1), 0);
+	assert_int_equal(ledger_post(b->t, b->root, POST_WITHDRAW, "s1",
+	    NULL, 300, "", 20261123, w1), 0);
+	assert_int_equal(ledger_reverse_by(b->t, b->root, w1, "salah",
+	    20261123, "tina", rv), 0);
+	assert_int_equal(ledger_post_by(b->t, b->root, POST_DEPOSIT, "s1",
+	    NULL, 1, "", 20261123, "bad name", d1), -NUSA_EMALFORMED);
+	assert_int_equal(ledger_member_add_by(b->t, b->root, "m2", "Budi",
+	    NULL, "siti"), 0);
+	assert_int_equal(ledger_account_open_by(b->t, b->root, "s2", "m2",
+	    "pokok", "siti"), 0);
+	assert_int_equal(store_entry(b->t, d1, &body, &len, NULL), 0);
+	assert_int_equal(entry_decode(&e, body, len), 0);
+	assert_int_equal(payload_decode(&p, e.kind, e.payload,
+	    e.payload_len), 0);
+	assert_int_equal(p.u.posting.by.n, 4);
+	assert_memory_equal(p.u.posting.by.p, "siti", 4);
+	assert_int_equal(store_entry(b->t, w1, &body, &len, NULL), 0);
+	assert_int_equal(entry_decode(&e, body, len), 0);
+	assert_int_equal(payload_decode(&p, e.kind, e.payload,
+	    e.payload_len), 0);
+	assert_int_equal(p.u.posting.by.n, 0);
+
+	assert_int_equal(state_account_postings_each(b->t, "s1", leg_cb, &g),
+	    0);
+	assert_int_equal(g.n, 3);
+	assert_true(g.amount[0] == 1000 && g.amount[1] == -300 &&
+	    g.amount[2] == 300);
+	assert_memory_equal(g.id[0], d1, NUSA_HASH_LEN);
+	assert_memory_equal(g.id[1], w1, NUSA_HASH_LEN);
+	assert_memory_equal(g.id[2], rv, NUSA_HASH_LEN);
+	assert_true(g.hlc[0] < g.hlc[1] && g.hlc[1] < g.hlc[2]);
+	/* Another account's postings, or an account whose id is a prefix,
+	 * are not this one's. */
+	g.n = 0;
+	assert_int_equal(state_account_postings_each(b->t, "s", leg_cb, &g),
+	    0);
+	assert_int_equal(g.n, 0);
+	assert_int_equal(state_account_postings_each(b->t, "w1", leg_cb, &g),
+	    0);
+	assert_int_equal(g.n, 0);
+}
+
 int
 main(void)
 {
@@ -459,6 +537,7 @@ main(void)
 		T(test_transfer),
 		T(test_reverse),
 		T(test_enrol_and_revoke),
+		T(test_by_and_statement),
 #undef T
 	};
 
