@@ -167,6 +167,10 @@ store_open_map(struct store **out, const char *path, int flags,
 		return -errno;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return -ENOMEM;
+	if (pthread_mutex_init(&s->lock, NULL) != 0) {
+		free(s);
+		return -ENOMEM;
+	}
 	s->map_max = max ? max : STORE_MAP_MAX;
 	if ((rc = mdb_env_create(&s->env)) != 0)
 		goto fail;
@@ -205,6 +209,7 @@ store_close(struct store *s)
 		return;
 	if (s->env)
 		mdb_env_close(s->env);
+	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
 
@@ -227,8 +232,21 @@ map_resize(struct store *s, size_t size)
 	return store_mdb_err(mdb_env_set_mapsize(s->env, size));
 }
 
+static int grow_locked(struct store *s);
+
 int
 store_grow(struct store *s)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	rc = grow_locked(s);
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+static int
+grow_locked(struct store *s)
 {
 	MDB_envinfo info, other;
 	int rc;
@@ -283,20 +301,31 @@ store_begin(struct store *s, struct store_txn **out, int flags)
 		return -ENOMEM;
 	t->s = s;
 	t->write = (flags & STORE_WRITE) != 0;
+	/* Counted before it begins, so that no other thread resizes the
+	 * map under it; the lock is not held while LMDB may block. */
+	pthread_mutex_lock(&s->lock);
 	if (t->write)
 		map_headroom(s);
+	s->active++;
+	pthread_mutex_unlock(&s->lock);
 	rc = mdb_txn_begin(s->env, NULL, t->write ? 0 : MDB_RDONLY, &t->txn);
-	if (rc == MDB_MAP_RESIZED && s->active == 0) {
-		/* Another process grew the map past ours: adopt its size. */
-		if ((rc = mdb_env_set_mapsize(s->env, 0)) == 0)
+	if (rc == MDB_MAP_RESIZED) {
+		/* Another process grew the map past ours: adopt its size,
+		 * if no other transaction of ours is open. */
+		pthread_mutex_lock(&s->lock);
+		if (s->active == 1 &&
+		    (rc = mdb_env_set_mapsize(s->env, 0)) == 0)
 			rc = mdb_txn_begin(s->env, NULL, t->write ? 0 :
 			    MDB_RDONLY, &t->txn);
+		pthread_mutex_unlock(&s->lock);
 	}
 	if (rc) {
+		pthread_mutex_lock(&s->lock);
+		s->active--;
+		pthread_mutex_unlock(&s->lock);
 		free(t);
 		return store_mdb_err(rc);
 	}
-	s->active++;
 	if (meta_get(t, "network", &v) == 0 && v.mv_size == NUSA_KEY_LEN) {
 		memcpy(t->network, v.mv_data, NUSA_KEY_LEN);
 		t->network_known = 1;
@@ -332,8 +361,11 @@ store_commit(struct store_txn *t)
 {
 	int rc = mdb_txn_commit(t->txn);
 
-	if (!t->nested)
+	if (!t->nested) {
+		pthread_mutex_lock(&t->s->lock);
 		t->s->active--;
+		pthread_mutex_unlock(&t->s->lock);
+	}
 	free(t);
 	return store_mdb_err(rc);
 }
@@ -344,8 +376,11 @@ store_abort(struct store_txn *t)
 	if (t == NULL)
 		return;
 	mdb_txn_abort(t->txn);
-	if (!t->nested)
+	if (!t->nested) {
+		pthread_mutex_lock(&t->s->lock);
 		t->s->active--;
+		pthread_mutex_unlock(&t->s->lock);
+	}
 	free(t);
 }
 

@@ -5,6 +5,7 @@
 #define NUSA_STORE_DB_H
 
 #include <lmdb.h>
+#include <pthread.h>
 
 #include "nusa.h"
 #include "store.h"
@@ -55,6 +56,10 @@ struct store {
 	MDB_env *env;
 	MDB_dbi dbi[DB_COUNT];
 	size_t map_max;		/* the map never grows past this */
+	/* Threads of one process share a store (nusad's sync loop and its
+	 * web server): lock guards active, and the map is only resized
+	 * under it with no transaction open or about to open. */
+	pthread_mutex_t lock;
 	int active;		/* open top-level transactions */
 };
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -111,6 +112,68 @@ test_grows_past_initial(void **state)
 	s = testutil_reopen(dir, "a");
 	assert_int_equal(tf_count(s), 1 + 4000);
 	store_close(s);
+	key_free(&k);
+	testutil_rmtree(dir);
+}
+
+struct reader {
+	struct store *s;
+	volatile int stop;
+	size_t reads, errors, last;
+};
+
+static void *
+read_loop(void *arg)
+{
+	struct reader *r = arg;
+	struct store_txn *t;
+
+	while (!r->stop) {
+		if (store_begin(r->s, &t, STORE_READ) != 0) {
+			r->errors++;
+			continue;
+		}
+		r->last = store_count(t);
+		store_abort(t);
+		r->reads++;
+		usleep(100);	/* a web request now and then */
+	}
+	return NULL;
+}
+
+/* nusad's web server reads and writes the store from its own thread
+ * while the sync loop writes: the map grows under neither's open
+ * transaction (LMDB remaps the file), and both see every commit. */
+static void
+test_threads_share_a_store(void **state)
+{
+	char dir[64];
+	struct reader r = { 0 };
+	struct fill f = { 0 };
+	pthread_t th;
+	struct key *k;
+	size_t i;
+	int rc = 0;
+
+	(void)state;
+	testutil_tmpdir(dir);
+	r.s = small_store(dir, "a", MIB, 0, &k);
+	f.k = k;
+	f.n = 100;
+	assert_int_equal(pthread_create(&th, NULL, read_loop, &r), 0);
+	for (i = 0; i < 30 && rc == 0; i++) {
+		f.from = i * f.n;
+		rc = store_write(r.s, add_members, &f);
+	}
+	r.stop = 1;
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(rc, 0);
+	assert_int_equal(r.errors, 0);
+	assert_true(r.reads > 0);
+	assert_true(space(r.s).map > MIB);
+	assert_int_equal(tf_count(r.s), 1 + 3000);
+	tf_verify_clean(r.s);
+	store_close(r.s);
 	key_free(&k);
 	testutil_rmtree(dir);
 }
@@ -323,6 +386,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_grows_past_initial),
+		cmocka_unit_test(test_threads_share_a_store),
 		cmocka_unit_test(test_full_retries),
 		cmocka_unit_test(test_full_at_max),
 		cmocka_unit_test(test_resized_by_another_process),
