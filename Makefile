@@ -73,6 +73,9 @@ else
 all: build/nusactl build/nusad
 endif
 
+# The browser test (tests/integration/web_e2e.sh) needs Debian's chromium,
+# node (20 on these machines; Debian's nodejs when missing) and the
+# playwright-core pinned in tests/e2e/package-lock.json.
 deps:
 	@missing=""; \
 	for p in $(LIB_PKGS) $(TEST_PKGS); do \
@@ -93,6 +96,16 @@ deps:
 		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q \
 			$(APT_PKGS) </dev/null; \
 	fi
+	@need=""; sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	command -v chromium >/dev/null 2>&1 || need="$$need chromium"; \
+	command -v node >/dev/null 2>&1 || need="$$need nodejs"; \
+	if [ -n "$$need" ]; then echo "deps: missing:$$need; installing"; \
+		$$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+		$$sudo apt-get install -y -q $$need </dev/null; fi; \
+	command -v npm >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive \
+		$$sudo apt-get install -y -q npm </dev/null; \
+	[ -d tests/e2e/node_modules/playwright-core ] || \
+		npm ci --prefix tests/e2e --no-audit --no-fund </dev/null
 
 build/obj/%.o: %.c
 	@mkdir -p $(@D)

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The clerk's web app end to end: a box made with nusactl, a web user, a
+# real nusad serving web/ on loopback, and headless Chromium at phone size
+# (tests/e2e/web_e2e.js, playwright-core) signing in, finding the member,
+# recording a deposit through the confirmation step, checking the new
+# balance against nusactl, switching to English. Screenshots of each step
+# are kept in build/artifacts/e2e/*.png. Also runs tests/e2e/fmt_test.js
+# (formatting helpers, catalogues, page weight, no outside URLs).
+set -eu
+N=${NUSACTL:?} D=${NUSAD:?}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+ART=$ROOT/build/artifacts/e2e
+tmp=$(mktemp -d /tmp/nusa-web-e2e.XXXXXX)
+. "$(dirname "$0")/lib/boxes.sh"
+cleanup() {
+	stop_all
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+command -v node >/dev/null || die "node is missing (make deps installs it)"
+[ -x /usr/bin/chromium ] || die "/usr/bin/chromium is missing (make deps)"
+[ -d "$ROOT/tests/e2e/node_modules/playwright-core" ] ||
+	die "playwright-core is missing: npm ci --prefix tests/e2e (make deps)"
+
+timeout 30 node "$ROOT/tests/e2e/fmt_test.js" >"$tmp/fmt.log" 2>&1 ||
+	{ cat "$tmp/fmt.log"; die "fmt_test.js failed"; }
+grep '^# first load' "$tmp/fmt.log"
+ok "web helpers, catalogues, no outside URLs ($(tail -1 "$tmp/fmt.log"))"
+
+"$N" -d "$tmp/a" init --network "Koperasi Mina Bahari" >/dev/null
+"$N" -d "$tmp/a" member add M001 --name "Siti Aminah" --village Labuan \
+	>/dev/null
+"$N" -d "$tmp/a" member add M002 --name "Wayan Sudarsana" --village Rinca \
+	>/dev/null
+"$N" -d "$tmp/a" account open A001 --member M001 --type sukarela >/dev/null
+"$N" -d "$tmp/a" account open L001 --member M001 --type loan >/dev/null
+"$N" -d "$tmp/a" post deposit A001 150000 --memo "setor awal" >/dev/null
+echo 4826 | "$N" -d "$tmp/a" user add siti --role clerk --pin-stdin \
+	>/dev/null || die "nusactl user add failed"
+ok "a box with two members, accounts and a web user"
+
+http=$(freeport)
+conf a "$(freeport)" "http = 127.0.0.1:$http" "web_root = $ROOT/web"
+start a
+for i in $(seq 1 50); do
+	python3 - "$http" <<'PY' && break
+import sys, urllib.request
+urllib.request.urlopen("http://127.0.0.1:%s/" % sys.argv[1], timeout=1)
+PY
+	[ "$i" = 50 ] && die "nusad does not serve http on $http"
+	sleep 0.1
+done
+ok "nusad serves the web app on 127.0.0.1:$http"
+
+rm -rf "$ART"
+if ! BASE="http://127.0.0.1:$http" E2E_USER=siti E2E_PIN=4826 \
+	E2E_MEMBER=M001 E2E_NAME="Siti Aminah" E2E_ACCOUNT=A001 \
+	E2E_AMOUNT=125000 ARTIFACTS="$ART" NUSACTL="$N" NUSA_DIR="$tmp/a" \
+	timeout 120 node "$ROOT/tests/e2e/web_e2e.js" >"$tmp/e2e.log" 2>&1; then
+	cat "$tmp/e2e.log"
+	die "the browser test failed (screenshots in $ART)"
+fi
+sed 's/^/  /' "$tmp/e2e.log" | grep -v '^  ok ' || true
+ok "browser: $(grep -c '^ok ' "$tmp/e2e.log") steps, $(ls "$ART" | wc -l) screenshots in build/artifacts/e2e"
+bal=$("$N" -d "$tmp/a" balance A001 --json |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["balance"])')
+[ "$bal" = 275000 ] || die "nusactl balance A001 is $bal, not 275000"
+ok "nusactl balance A001 is 275000 after the web's deposit"
+stop a
+echo "web_e2e.sh: $pass checks passed"
