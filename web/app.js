@@ -760,7 +760,7 @@
 				continue;
 			}
 			st.postings.forEach(function (p) {
-				known[p.entry] = Object.assign({account: st.id}, p);
+				known[p.entry] = p;
 			});
 		}
 		if (my !== S.seq)
