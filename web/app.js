@@ -570,8 +570,7 @@
 			return;
 		var accounts = m.accounts && m.accounts.length ? m.accounts : [a];
 		var acct = select(accounts.map(function (x) {
-			return [x.id, typeLabel(x.type) + ' ' + x.id + ' (' +
-				fmtRp(x.balance) + ')'];
+			return [x.id, x.id + ' \u00b7 ' + typeLabel(x.type)];
 		}), a.id);
 		var type = h('select', {});
 		var amount = input({inputmode: 'numeric', placeholder: 'Rp'});
@@ -828,6 +827,46 @@
 					})));
 	}
 
+	/* Web users (admins only): list, add with a PIN, remove. */
+	async function renderUsers(parts, q, my) {
+		var r = await api('GET', 'users');
+		if (my !== S.seq)
+			return;
+		var name = input({autocapitalize: 'none'});
+		var role = select(['clerk', 'treasurer', 'admin'].map(function (x) {
+			return [x, t('role.' + x)];
+		}), 'clerk');
+		var pin = input({type: 'password', autocomplete: 'new-password',
+			inputmode: 'numeric'});
+		var form = h('form', {class: 'card', novalidate: true},
+			h('h2', {text: t('users.add')}),
+			field('user', t('login.user'), name),
+			field('role', t('users.role'), role),
+			field('pin', t('login.pin'), pin, t('users.pin_hint')),
+			formError(),
+			h('button', {type: 'submit', class: 'primary',
+				text: t('users.add_submit')}));
+		onSubmit(form, async function () {
+			await api('POST', 'users', {user: name.value.trim(),
+				role: role.value, pin: pin.value});
+			route();
+		});
+		page(t('users.title'), h('ul', {class: 'list', id: 'users'},
+			r.users.map(function (u) {
+				var rm = h('form', {class: 'row'},
+					h('span', {class: 'row-main'}, h('strong', {text: u.user}),
+						h('span', {class: 'muted', text: t('role.' + u.role)})),
+					u.user === S.me.user ? null : h('button', {type: 'submit',
+						class: 'danger small', text: t('users.remove')}),
+					formError());
+				onSubmit(rm, async function () {
+					await api('DELETE', 'users/' + enc(u.user));
+					route();
+				});
+				return h('li', {}, rm);
+			})), form);
+	}
+
 	/* ---- shell: language, navigation, routing ---- */
 	async function loadLang(lang) {
 		var r = await fetch('/i18n/' + (lang === 'en' ? 'en' : 'id') +
@@ -853,7 +892,10 @@
 			return;
 		var here = location.hash.split('?')[0].split('/')[1] || 'members';
 		[['members', 'nav.members'], ['conflicts', 'nav.conflicts'],
-			['sync', 'nav.sync'], ['export', 'nav.export']].forEach(
+			['sync', 'nav.sync'], ['export', 'nav.export'],
+			['users', 'nav.users']].filter(function (n) {
+			return n[0] !== 'users' || S.me.role === 'admin';
+		}).forEach(
 			function (n) {
 				nav.appendChild(h('a', {href: '#/' + n[0], text: t(n[1]),
 					'aria-current': here === n[0] ? 'page' : null}));
@@ -920,7 +962,7 @@
 		'members/new': renderAddMember, 'member': renderMember,
 		'account': renderAccount, 'accounts/new': renderOpenAccount,
 		'post': renderPost, 'conflicts': renderConflicts,
-		'sync': renderSync, 'export': renderExport
+		'sync': renderSync, 'export': renderExport, 'users': renderUsers
 	};
 
 	async function route() {

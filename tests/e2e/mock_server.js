@@ -16,7 +16,8 @@ const hex = (n) => crypto.randomBytes(n).toString('hex');
 const today = () => new Date().toISOString().slice(0, 10);
 
 const users = {siti: {pin: '1234', role: 'clerk'},
-	budi: {pin: '1234', role: 'treasurer'}};
+	budi: {pin: '1234', role: 'treasurer'},
+	ani: {pin: '1234', role: 'admin'}};
 const sessions = {};
 const members = [
 	{id: 'M001', name: 'Siti Aminah', village: 'Labuan'},
@@ -238,6 +239,23 @@ function handle(req, res, raw) {
 				last_sync: null, behind: null, ahead: null,
 				last_error: 'connection refused'}],
 		hub: null});
+	if (m === 'GET' && p === 'users')
+		return send(200, {users: Object.keys(users).map((n) =>
+			({user: n, role: users[n].role}))});
+	if (m === 'POST' && p === 'users') {
+		if (!/^[\w.-]{1,32}$/.test(b.user || ''))
+			return fail(400, 'invalid', 'user');
+		if (String(b.pin || '').length < 4)
+			return fail(400, 'invalid', 'pin');
+		if (users[b.user])
+			return fail(409, 'exists', 'user');
+		users[b.user] = {pin: b.pin, role: b.role};
+		return send(201, {user: b.user, role: b.role});
+	}
+	if (m === 'DELETE' && (r = /^users\/([^/]+)$/.exec(p))) {
+		delete users[decodeURIComponent(r[1])];
+		return send(204);
+	}
 	if (m === 'GET' && p === 'export/balances.csv') {
 		res.writeHead(200, {'Content-Type': 'text/csv; charset=utf-8',
 			'Content-Disposition': 'attachment; filename="balances.csv"'});
