@@ -23,10 +23,10 @@ command -v node >/dev/null || die "node is missing (make deps installs it)"
 [ -d "$ROOT/tests/e2e/node_modules/playwright-core" ] ||
 	die "playwright-core is missing: npm ci --prefix tests/e2e (make deps)"
 
-timeout 30 node "$ROOT/tests/e2e/fmt_test.js" >"$tmp/fmt.log" 2>&1 ||
-	{ cat "$tmp/fmt.log"; die "fmt_test.js failed"; }
-grep '^# first load' "$tmp/fmt.log"
-ok "web helpers, catalogues, no outside URLs ($(tail -1 "$tmp/fmt.log"))"
+timeout 30 node "$ROOT/tests/e2e/fmt_test.js" >"$tmp/fmt.out" 2>&1 ||
+	{ cat "$tmp/fmt.out"; die "fmt_test.js failed"; }
+grep '^# first load' "$tmp/fmt.out"
+ok "web helpers, catalogues, no outside URLs ($(tail -1 "$tmp/fmt.out"))"
 
 "$N" -d "$tmp/a" init --network "Koperasi Mina Bahari" >/dev/null
 "$N" -d "$tmp/a" member add M001 --name "Siti Aminah" --village Labuan \
@@ -44,7 +44,7 @@ http=$(freeport)
 conf a "$(freeport)" "http = 127.0.0.1:$http" "web_root = $ROOT/web"
 start a
 for i in $(seq 1 50); do
-	python3 - "$http" <<'PY' && break
+	python3 - "$http" 2>/dev/null <<'PY' && break
 import sys, urllib.request
 urllib.request.urlopen("http://127.0.0.1:%s/" % sys.argv[1], timeout=1)
 PY
@@ -57,12 +57,12 @@ rm -rf "$ART"
 if ! BASE="http://127.0.0.1:$http" E2E_USER=siti E2E_PIN=4826 \
 	E2E_MEMBER=M001 E2E_NAME="Siti Aminah" E2E_ACCOUNT=A001 \
 	E2E_AMOUNT=125000 ARTIFACTS="$ART" NUSACTL="$N" NUSA_DIR="$tmp/a" \
-	timeout 120 node "$ROOT/tests/e2e/web_e2e.js" >"$tmp/e2e.log" 2>&1; then
-	cat "$tmp/e2e.log"
+	timeout 120 node "$ROOT/tests/e2e/web_e2e.js" >"$tmp/e2e.out" 2>&1; then
+	cat "$tmp/e2e.out"
 	die "the browser test failed (screenshots in $ART)"
 fi
-sed 's/^/  /' "$tmp/e2e.log" | grep -v '^  ok ' || true
-ok "browser: $(grep -c '^ok ' "$tmp/e2e.log") steps, $(ls "$ART" | wc -l) screenshots in build/artifacts/e2e"
+sed 's/^/  /' "$tmp/e2e.out" | grep -v '^  ok ' || true
+ok "browser: $(grep -c '^ok ' "$tmp/e2e.out") steps, $(ls "$ART" | wc -l) screenshots in build/artifacts/e2e"
 bal=$("$N" -d "$tmp/a" balance A001 --json |
 	python3 -c 'import json,sys; print(json.load(sys.stdin)["balance"])')
 [ "$bal" = 275000 ] || die "nusactl balance A001 is $bal, not 275000"
