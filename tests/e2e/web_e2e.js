@@ -8,6 +8,10 @@
 //   E2E_AMOUNT              the deposit to record (whole rupiah)
 //   ARTIFACTS               where the screenshots go (*.png)
 //   NUSACTL, NUSA_DIR       to read the balance back with nusactl
+//   E2E_MEET (optional)     a shell command run after the deposit: another
+//                           box that made a deposit of E2E_OTHER_AMOUNT
+//                           with memo E2E_OTHER while apart syncs with
+//                           this one; the statement must then show both
 // Prints "ok N - ..." per step and "web_e2e: N passed, 0 failed" at the end;
 // exits 1 at the first failure (with a screenshot of it).
 'use strict';
@@ -182,19 +186,37 @@ async function main() {
 			`nusactl balance ${ACCOUNT} is ${after}, as the web shows`);
 		await snap('deposit-done');
 
-		// 6. The statement: newest first, with who and the memo.
+		// 6. Another box, which took a deposit while apart, syncs.
+		let total = after;
+		if (process.env.E2E_MEET) {
+			execFileSync('bash', ['-c', process.env.E2E_MEET],
+				{stdio: 'inherit', timeout: 30000});
+			total = after + +env('E2E_OTHER_AMOUNT');
+			check(await nusactlBalance() === total,
+				`the other box's deposit arrived: nusactl says ${total}`);
+		}
+
+		// 7. The statement: newest first, with who and the memo; after
+		// the sync, both deposits.
 		await page.click('#done a.button.primary');
 		await page.waitForSelector('#postings li.posting');
-		const first = page.locator('#postings li.posting').first();
-		const text = await first.textContent();
+		const text = await page.locator('#postings li.posting').first()
+			.textContent();
 		check(text.includes('setoran lewat web') && text.includes(USER) &&
 			text.includes(fmtRp(AMOUNT)),
 			'the statement starts with the deposit, its memo and the clerk');
-		check((await page.textContent('#balance')).trim() === want,
-			'the statement shows the new balance');
+		check((await page.textContent('#balance')).trim() === fmtRp(total),
+			`the statement shows the balance ${fmtRp(total)}`);
+		if (process.env.E2E_MEET) {
+			const other = page.locator('#postings li.posting', {hasText:
+				env('E2E_OTHER')});
+			check(await other.count() === 1 && (await other.textContent())
+				.includes(fmtRp(+env('E2E_OTHER_AMOUNT'))),
+				'the statement also shows the other box\'s deposit');
+		}
 		await snap('statement');
 
-		// 7. English: the switch, then the server's <html lang="en">.
+		// 8. English: the switch, then the server's <html lang="en">.
 		await page.click('#lang-switch');
 		await page.waitForFunction(() =>
 			document.documentElement.lang === 'en');
@@ -210,7 +232,7 @@ async function main() {
 			'the page is English after a reload');
 		await snap('statement-en');
 
-		// 8. The other pages render (English now).
+		// 9. The other pages render (English now).
 		await page.click('#nav a[href="#/sync"]');
 		await page.locator('h1', {hasText: 'Sync'}).waitFor();
 		await page.waitForSelector('dl.kv code');
@@ -226,7 +248,7 @@ async function main() {
 			'the balances report downloads and lists the account');
 		await snap('export-en');
 
-		// 9. Sign out: back to the sign-in form, still English.
+		// 10. Sign out: back to the sign-in form, still English.
 		await page.click('#signout');
 		await page.waitForSelector('#f-user');
 		check(await page.locator('h1', {hasText: 'Sign in'}).count() === 1,

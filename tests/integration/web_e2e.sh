@@ -28,7 +28,9 @@ timeout 30 node "$ROOT/tests/e2e/fmt_test.js" >"$tmp/fmt.out" 2>&1 ||
 grep '^# first load' "$tmp/fmt.out"
 ok "web helpers, catalogues, no outside URLs ($(tail -1 "$tmp/fmt.out"))"
 
-"$N" -d "$tmp/a" init --network "Koperasi Mina Bahari" >/dev/null
+# Box a (the office, serving the web) founds the network; box b (another
+# island) is enrolled and joins by a bundle, then goes offline.
+network a b
 "$N" -d "$tmp/a" member add M001 --name "Siti Aminah" --village Labuan \
 	>/dev/null
 "$N" -d "$tmp/a" member add M002 --name "Wayan Sudarsana" --village Rinca \
@@ -36,12 +38,20 @@ ok "web helpers, catalogues, no outside URLs ($(tail -1 "$tmp/fmt.out"))"
 "$N" -d "$tmp/a" account open A001 --member M001 --type sukarela >/dev/null
 "$N" -d "$tmp/a" account open L001 --member M001 --type loan >/dev/null
 "$N" -d "$tmp/a" post deposit A001 150000 --memo "setor awal" >/dev/null
+"$N" -d "$tmp/a" bundle export "$tmp/books.bundle" >/dev/null
+"$N" -d "$tmp/b" bundle import "$tmp/books.bundle" >/dev/null
 echo 4826 | "$N" -d "$tmp/a" user add siti --role clerk --pin-stdin \
 	>/dev/null || die "nusactl user add failed"
-ok "a box with two members, accounts and a web user"
+ok "a box with two members, accounts and a web user; box b has the books"
+
+# While the boxes are apart, b records its own deposit.
+"$N" -d "$tmp/b" post deposit A001 40000 --memo "setoran di pulau" >/dev/null
 
 http=$(freeport)
-conf a "$(freeport)" "http = 127.0.0.1:$http" "web_root = $ROOT/web"
+pa=$(freeport)
+pb=$(freeport)
+conf a "$pa" "http = 127.0.0.1:$http" "web_root = $ROOT/web"
+conf b "$pb" "peers = $(devid a)@tcp://127.0.0.1:$pa"
 start a
 for i in $(seq 1 50); do
 	python3 - "$http" 2>/dev/null <<'PY' && break
@@ -53,19 +63,37 @@ PY
 done
 ok "nusad serves the web app on 127.0.0.1:$http"
 
+# The browser calls this after its deposit: b comes back and syncs, and the
+# web must then show both deposits.
+cat >"$tmp/meet.sh" <<MEET
+set -e
+"$D" -c "$tmp/b.conf" 2>>"$tmp/b.log" </dev/null >/dev/null &
+echo \$! >"$tmp/b.pid"
+for i in \$(seq 1 100); do
+	[ "\$("$N" -d "$tmp/a" digest)" = "\$("$N" -d "$tmp/b" digest)" ] &&
+		exit 0
+	sleep 0.2
+done
+echo "boxes a and b did not converge in 20 s" >&2
+exit 1
+MEET
 rm -rf "$ART"
 if ! BASE="http://127.0.0.1:$http" E2E_USER=siti E2E_PIN=4826 \
 	E2E_MEMBER=M001 E2E_NAME="Siti Aminah" E2E_ACCOUNT=A001 \
 	E2E_AMOUNT=125000 ARTIFACTS="$ART" NUSACTL="$N" NUSA_DIR="$tmp/a" \
+	E2E_MEET="bash $tmp/meet.sh" E2E_OTHER="setoran di pulau" \
+	E2E_OTHER_AMOUNT=40000 \
 	timeout 120 node "$ROOT/tests/e2e/web_e2e.js" >"$tmp/e2e.out" 2>&1; then
 	cat "$tmp/e2e.out"
 	die "the browser test failed (screenshots in $ART)"
 fi
 sed 's/^/  /' "$tmp/e2e.out" | grep -v '^  ok ' || true
 ok "browser: $(grep -c '^ok ' "$tmp/e2e.out") steps, $(ls "$ART" | wc -l) screenshots in build/artifacts/e2e"
-bal=$("$N" -d "$tmp/a" balance A001 --json |
-	python3 -c 'import json,sys; print(json.load(sys.stdin)["balance"])')
-[ "$bal" = 275000 ] || die "nusactl balance A001 is $bal, not 275000"
-ok "nusactl balance A001 is 275000 after the web's deposit"
+for b in a b; do
+	bal=$("$N" -d "$tmp/$b" balance A001 --json |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["balance"])')
+	[ "$bal" = 315000 ] || die "nusactl balance A001 on $b is $bal, not 315000"
+done
+ok "both boxes: A001 is 150000 + 125000 (web, on a) + 40000 (nusactl, on b)"
 stop a
 echo "web_e2e.sh: $pass checks passed"
