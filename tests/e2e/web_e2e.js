@@ -239,7 +239,8 @@ async function main() {
 		await snap('sync-en');
 		await page.click('#nav a[href="#/conflicts"]');
 		await page.locator('h1', {hasText: 'Conflicts'}).waitFor();
-		await page.waitForSelector('#conflicts');
+		await page.locator('p.ok', {hasText: 'No conflicts'}).waitFor();
+		ok('the conflicts inbox says there are none');
 		await snap('conflicts-en');
 		await page.click('#nav a[href="#/export"]');
 		const csv = await page.getAttribute('a[href$="balances.csv"]', 'href');
