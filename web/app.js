@@ -527,7 +527,8 @@
 								text: t('statement.reversed')}) : null)),
 					p.memo ? h('p', {class: 'memo', text: p.memo}) : null,
 					h('p', {class: 'muted small', text: who}),
-					canReverse() && !p.reversed ?
+					canReverse() && !p.reversed && p.type !== 'reversal' &&
+						p.type !== 'reverse' ?
 						reverseControl(p.entry, function () {
 							route();
 						}) : null));
