@@ -347,11 +347,14 @@ receipt_each(struct store_txn *t,
 		return store_mdb_err(rc);
 	while ((rc = mdb_cursor_get(c, &k, &v, op)) == 0) {
 		op = MDB_NEXT;
-		if ((rc = unpack(&r, &k, &v)) != 0)
-			break;
-		if ((rc = fn(&r, (const uint8_t *)v.mv_data + STORED_HEAD,
-		    v.mv_size - STORED_HEAD, ctx)) != 0)
-			break;
+		/* Ours and fn's values are returned as they are: only
+		 * LMDB's codes go through store_mdb_err() (1 is not one). */
+		if ((rc = unpack(&r, &k, &v)) != 0 ||
+		    (rc = fn(&r, (const uint8_t *)v.mv_data + STORED_HEAD,
+		    v.mv_size - STORED_HEAD, ctx)) != 0) {
+			mdb_cursor_close(c);
+			return rc;
+		}
 	}
 	mdb_cursor_close(c);
 	return rc == MDB_NOTFOUND ? 0 : store_mdb_err(rc);

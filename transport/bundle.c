@@ -336,8 +336,12 @@ bundle_export(struct store_txn *t, FILE *out, const struct vector *have,
 		goto out;
 	c.n = rc == 0;
 	c.w = w;
-	if ((rc = receipt_each(t, carry_receipt, &c)) < 0 ||
-	    (rc = c.rc) != 0)
+	/* carry_receipt() stops the walk with 1: when the bundle is full
+	 * of receipts (not an error), or when writing failed (c.rc). */
+	rc = receipt_each(t, carry_receipt, &c);
+	if (c.rc != 0)
+		rc = c.rc;
+	if (rc < 0)
 		goto out;
 	st->receipts = c.n;
 	rc = bundle_writer_close(&w);

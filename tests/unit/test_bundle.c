@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -1433,6 +1434,74 @@ test_bomb(void **state)
 	store_close(s);
 }
 
+/* Enrols k more devices in the office and keeps a bundle receipt of each,
+ * as if mules had carried them in. */
+static void
+more_receipts(struct net *n, size_t k)
+{
+	uint8_t buf[RECEIPT_MAX];
+	struct store_txn *t;
+	struct key *d;
+	size_t len, i;
+	int kept;
+
+	assert_int_equal(store_begin(n->office, &t, STORE_WRITE), 0);
+	for (i = 0; i < k; i++) {
+		d = key_generate();
+		assert_non_null(d);
+		assert_int_equal(ledger_enrol(t, n->root, d->pk, ROLE_CLERK),
+		    0);
+		assert_int_equal(receipt_make(t, d, 1000, buf, sizeof(buf),
+		    &len), 0);
+		assert_int_equal(receipt_put(t, buf, len, 1000, &kept), 0);
+		assert_int_equal(kept, 1);
+		key_free(&d);
+	}
+	assert_int_equal(store_commit(t), 0);
+}
+
+/* A store that keeps more receipts than a bundle holds still exports:
+ * the bundle carries BUNDLE_RECEIPTS_MAX of them (ours first), and reads
+ * back whole. A write error among the receipts is the error returned. */
+static void
+test_many_receipts(void **state)
+{
+	static const size_t others[] = { BUNDLE_RECEIPTS_MAX - 1,
+		BUNDLE_RECEIPTS_MAX, BUNDLE_RECEIPTS_MAX + 44 };
+	struct net *n = *state;
+	struct bundle_stats st;
+	struct store_txn *t;
+	struct mem m;
+	size_t i, have = 0;
+	char *buf;
+	FILE *f;
+	int rc;
+
+	for (i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+		more_receipts(n, others[i] - have);
+		have = others[i];
+		export_mem(n->office, n->root, NULL, &m, &st, BUNDLE_ZSTD);
+		assert_int_equal(st.receipts, BUNDLE_RECEIPTS_MAX);
+		read_all(&m, &rc);
+		assert_int_equal(rc, 0);
+		mem_free(&m);
+	}
+	/* The file fills up among the receipts: -EIO, not a stop. */
+	export_mem(n->office, n->root, NULL, &m, &st, BUNDLE_RAW);
+	buf = malloc(m.len);
+	assert_non_null(buf);
+	f = fmemopen(buf, m.len - 200 * BUNDLE_RECEIPTS_MAX / 2, "w");
+	assert_non_null(f);
+	setvbuf(f, NULL, _IONBF, 0);
+	assert_int_equal(store_begin(n->office, &t, STORE_READ), 0);
+	assert_int_equal(bundle_export(t, f, NULL, n->root, BUNDLE_RAW, &st),
+	    -EIO);
+	store_abort(t);
+	fclose(f);
+	free(buf);
+	mem_free(&m);
+}
+
 int
 main(void)
 {
@@ -1458,6 +1527,7 @@ main(void)
 		T(test_receipt_order),
 		T(test_receipt_sync),
 		T(test_bomb),
+		T(test_many_receipts),
 #undef T
 	};
 
