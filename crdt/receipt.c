@@ -85,6 +85,21 @@ receipt_later(const struct receipt *a, const struct receipt *b)
 	return ta > tb || (ta == tb && a->time >= b->time);
 }
 
+/* How far ahead of ours a device's clock may be for its receipt to
+ * count as made later than another. */
+#define RECEIPT_SKEW (24 * 3600)
+
+/* 1 if signed receipt a, which lists less than b, was made after b by a
+ * clock not ahead of ours (now): the device lost entries (restored from
+ * an old backup), and a says what it holds now. A receipt from a clock
+ * running ahead cannot make a device look smaller than it is. */
+static int
+receipt_shrunk(const struct receipt *a, const struct receipt *b,
+    uint64_t now)
+{
+	return a->time > b->time && a->time <= now + RECEIPT_SKEW;
+}
+
 /* Decodes without checking the signature: for what our own store holds. */
 static int
 decode(struct receipt *r, const uint8_t *p, size_t len)
@@ -211,7 +226,12 @@ put(struct store_txn *t, const struct receipt *r, uint8_t via, uint64_t now,
 	if (rc == 0 && v.mv_size > STORED_HEAD &&
 	    decode(&old, (const uint8_t *)v.mv_data + STORED_HEAD,
 	    v.mv_size - STORED_HEAD) == 0) {
-		if (!receipt_later(r, &old))
+		/* A sync's vector is fresh and authenticated (CURVE): it
+		 * replaces the old one, also when smaller. A bundle's may
+		 * have travelled for weeks: it replaces a larger one only
+		 * if made later, by a sane clock. */
+		if (via == RECEIPT_BUNDLE && !receipt_later(r, &old) &&
+		    !receipt_shrunk(r, &old, now))
 			return 0;
 		/* A sync that taught us nothing new writes nothing: a write
 		 * wakes every session (the store changed), and an idle box
@@ -305,6 +325,20 @@ unpack(struct receipt *r, const MDB_val *k, const MDB_val *v)
 	return 0;
 }
 
+/* 1 if sync receipt y says more of its device now than bundle receipt
+ * b. y's time is our clock when the session saw that vector: if that was
+ * after b reached us, y is the fresher (a hub restored from a backup
+ * syncs a smaller vector, and the larger receipt it signed before must
+ * not hide what it lost). Else b may be the fresher: made after the
+ * sync, it is later if it lists more or shrank since (by a sane clock). */
+static int
+later_via(const struct receipt *y, const struct receipt *b)
+{
+	if (y->time >= b->recorded)
+		return 1;
+	return !receipt_later(b, y) && !receipt_shrunk(b, y, b->recorded);
+}
+
 int
 receipt_get(struct store_txn *t, const uint8_t device[NUSA_KEY_LEN],
     struct receipt *r)
@@ -316,6 +350,7 @@ receipt_get(struct store_txn *t, const uint8_t device[NUSA_KEY_LEN],
 	size_t i;
 	int rc, found = 0;
 
+	/* vias[0] is the bundle one: r holds it when the sync one comes. */
 	for (i = 0; i < sizeof(vias); i++) {
 		db_key(k, device, vias[i]);
 		rc = mdb_get(t->txn, t->s->dbi[DB_RECEIPTS], &key, &v);
@@ -325,7 +360,7 @@ receipt_get(struct store_txn *t, const uint8_t device[NUSA_KEY_LEN],
 			return store_mdb_err(rc);
 		if ((rc = unpack(&c, &key, &v)) != 0)
 			return rc;
-		if (!found || receipt_later(&c, r)) {
+		if (!found || later_via(&c, r)) {
 			*r = c;
 			found = 1;
 		}

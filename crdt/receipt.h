@@ -71,21 +71,27 @@ int receipt_decode(struct receipt *r, const uint8_t *p, size_t len);
  * it must be of t's network and of a device enrolled in it, and it
  * replaces the one kept of that device only if it is later: it lists
  * more entries, or as many at a time no earlier (what a box holds only
- * grows, so a device's wrong clock cannot pin an old receipt). Sets
- * *kept (may be NULL) to 1 if it did. Returns 0, a receipt_decode()
- * error, -NUSA_ENETWORK, -NUSA_EUNENROLLED or a store error. */
+ * grows, so a device's wrong clock cannot pin an old receipt), or fewer
+ * at a later time no more than a day past now (the device lost entries:
+ * restored from a backup). Sets *kept (may be NULL) to 1 if it did.
+ * Returns 0, a receipt_decode() error, -NUSA_ENETWORK, -NUSA_EUNENROLLED
+ * or a store error. */
 int receipt_put(struct store_txn *t, const uint8_t *p, size_t len,
     uint64_t now, int *kept);
 
 /* Records a peer's vector, as a sync session saw it at time now, as the
  * peer's receipt by sync (at most RECEIPT_FEEDS_MAX feeds: the lowest
- * authors). Writes nothing if the vector is the one kept: its time is
- * when the vector last changed. Returns 0 or a store error. */
+ * authors), also when it holds less than the one kept (a fresh,
+ * authenticated vector). Writes nothing if the vector is the one kept:
+ * its time is when the vector last changed. Returns 0 or a store
+ * error. */
 int receipt_put_sync(struct store_txn *t, const uint8_t device[NUSA_KEY_LEN],
     const struct vector *have, uint64_t now);
 
-/* Fills r with the later receipt of device (by either way); r points
- * into t's memory, valid until t ends. Returns 0 or -NUSA_ENOTFOUND. */
+/* Fills r with the later receipt of device (by either way: the sync one
+ * if its vector was seen after the bundle one reached this box; else the
+ * bundle one if it is later as receipt_put() orders them); r points into
+ * t's memory, valid until t ends. Returns 0 or -NUSA_ENOTFOUND. */
 int receipt_get(struct store_txn *t, const uint8_t device[NUSA_KEY_LEN],
     struct receipt *r);
 

@@ -1331,6 +1331,67 @@ test_receipt_sync(void **state)
 	vector_free(&v);
 }
 
+/* Receipts go down when the device really shrank (a hub restored from
+ * a backup): a sync's vector always counts; a signed receipt made later
+ * by a sane clock does; one from a clock far ahead does not. */
+static void
+test_receipt_shrink(void **state)
+{
+	struct net *n = *state;
+	uint8_t big[RECEIPT_MAX], small[RECEIPT_MAX], ahead[RECEIPT_MAX];
+	size_t blen, slen, alen;
+	struct store_txn *t;
+	struct receipt r;
+	struct vector *v;
+	uint64_t has, missing;
+	int kept;
+
+	v = vector_of(n->office);
+	assert_int_equal(store_begin(n->office, &t, STORE_WRITE), 0);
+	/* The clerk's box by sync: all, then 3 fewer (it lost them). */
+	assert_int_equal(receipt_put_sync(t, n->clerk->pk, v, 100), 0);
+	assert_int_equal(vector_set(v, n->root->pk, vector_get(v,
+	    n->root->pk) - 3), 0);
+	assert_int_equal(receipt_put_sync(t, n->clerk->pk, v, 200), 0);
+	assert_int_equal(receipt_get(t, n->clerk->pk, &r), 0);
+	assert_int_equal(r.time, 200);
+	assert_int_equal(receipt_compare(t, &r, &has, &missing), 0);
+	assert_int_equal(missing, 3);
+
+	/* The admin's box by bundle: smaller receipts made before, one
+	 * with its clock years ahead, then the big one. */
+	assert_int_equal(receipt_make(t, n->admin, 4000000000, ahead,
+	    sizeof(ahead), &alen), 0);
+	assert_int_equal(receipt_make(t, n->admin, 2000, small,
+	    sizeof(small), &slen), 0);
+	assert_int_equal(ledger_member_add(t, n->root, "m9", "Ketut", NULL),
+	    0);
+	assert_int_equal(receipt_make(t, n->admin, 1000, big, sizeof(big),
+	    &blen), 0);
+	assert_int_equal(receipt_put(t, big, blen, 1500, &kept), 0);
+	assert_int_equal(kept, 1);
+	assert_int_equal(receipt_put(t, ahead, alen, 2100, &kept), 0);
+	assert_int_equal(kept, 0);
+	assert_int_equal(receipt_put(t, small, slen, 2100, &kept), 0);
+	assert_int_equal(kept, 1);
+	assert_int_equal(receipt_get(t, n->admin->pk, &r), 0);
+	assert_int_equal(r.time, 2000);
+	assert_int_equal(receipt_compare(t, &r, &has, &missing), 0);
+	assert_int_equal(missing, 1);
+
+	/* A hub restored from a backup: its big signed receipt reached us
+	 * first, then it synced a smaller vector; the sync one counts. */
+	assert_int_equal(receipt_put(t, big, blen, 2300, &kept), 0);
+	assert_int_equal(kept, 1);
+	assert_int_equal(receipt_put_sync(t, n->admin->pk, v, 2400), 0);
+	assert_int_equal(receipt_get(t, n->admin->pk, &r), 0);
+	assert_int_equal(r.via, RECEIPT_SYNC);
+	assert_int_equal(receipt_compare(t, &r, &has, &missing), 0);
+	assert_int_equal(missing, 4);
+	store_abort(t);
+	vector_free(&v);
+}
+
 /* Writes a bundle header and a zstd frame of body compressed with
  * windowLog wlog into m: the way a hostile file would. */
 static void
@@ -1526,6 +1587,7 @@ main(void)
 		T(test_receipt_decode),
 		T(test_receipt_order),
 		T(test_receipt_sync),
+		T(test_receipt_shrink),
 		T(test_bomb),
 		T(test_many_receipts),
 #undef T
