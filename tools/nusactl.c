@@ -1537,6 +1537,43 @@ import_summary(const struct bundle_stats *st)
 	printf("\n");
 }
 
+/* A bundle from a pipe is copied to an unlinked file in the data
+ * directory first: an import that fills the store's map grows it and
+ * reads the file again from the start (bundle_import()). Returns the
+ * copy, rewound, or NULL with errno set. */
+static FILE *
+spool(struct ctl *c, FILE *in)
+{
+	char path[PATH_MAX], buf[65536];
+	size_t n;
+	FILE *f;
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/.bundle-XXXXXX",
+	    c->dir) >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	if ((fd = mkstemp(path)) < 0)
+		return NULL;
+	unlink(path);
+	if ((f = fdopen(fd, "w+b")) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		if (fwrite(buf, 1, n, f) != n)
+			break;
+	if (ferror(in) || ferror(f) || fflush(f) != 0 ||
+	    fseeko(f, 0, SEEK_SET) != 0) {
+		if (errno == 0)
+			errno = EIO;
+		fclose(f);
+		return NULL;
+	}
+	return f;
+}
+
 static int
 cmd_bundle_import(struct ctl *c)
 {
@@ -1552,14 +1589,22 @@ cmd_bundle_import(struct ctl *c)
 	if (load_key(c) != 0 || open_store(c, 0) != 0)
 		return EXIT_FAILURE;
 	joining = box_has_network(c) == 0;
-	if (strcmp(path, "-") == 0)
+	if (strcmp(path, "-") == 0) {
 		f = stdin;
-	else if ((f = fopen(path, "rb")) == NULL)
+		errno = 0;
+		if (ftello(f) < 0 && (f = spool(c, stdin)) == NULL)
+			return fail(c, "%s: %s", path, strerror(errno));
+	} else if ((f = fopen(path, "rb")) == NULL)
 		return fail(c, "%s: %s", path, strerror(errno));
 	own_feed(c, &head, &forked);
 	rc = bundle_import(c->s, f, c->k, &st, &where);
 	if (f != stdin)
 		fclose(f);
+	if (st.receipt_err)
+		fprintf(stderr, "nusactl: bundle import: warning: this box's "
+		    "receipt was not recorded (%s); the entries were "
+		    "imported (the bundles this box makes carry a fresh one)\n",
+		    nusa_strerror(st.receipt_err));
 	if (restored(c, head, forked) != 0)
 		return EXIT_FAILURE;
 	if (rc == -NUSA_EMALFORMED && where.batch == 0)

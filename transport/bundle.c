@@ -723,11 +723,18 @@ feed_refusal(int rc)
 	    rc == -NUSA_EGAP;
 }
 
+struct own {
+	const struct key *self;
+	int changed;
+};
+
 /* Records in t self's receipt of what the store holds now: if the import
- * changed it, or there is none yet. */
+ * changed it, or there is none yet. For store_write(). */
 static int
-own_receipt(struct store_txn *t, const struct key *self, int changed)
+own_receipt(struct store_txn *t, void *ctx)
 {
+	const struct key *self = ((struct own *)ctx)->self;
+	int changed = ((struct own *)ctx)->changed;
 	struct receipt old;
 	uint8_t *buf;
 	size_t len;
@@ -749,8 +756,8 @@ own_receipt(struct store_txn *t, const struct key *self, int changed)
 	return rc;
 }
 
-int
-bundle_import(struct store *s, FILE *in, const struct key *self,
+static int
+import_once(struct store *s, FILE *in, const struct key *self,
     struct bundle_stats *st, struct bundle_fault *where)
 {
 	struct bundle_reader *r = NULL;
@@ -764,6 +771,7 @@ bundle_import(struct store *s, FILE *in, const struct key *self,
 	uint64_t committed = 0;
 	size_t rlen;
 	int rc, crc, joining = 0, refused = 0, kept;
+	struct own own = { .self = self };
 
 	memset(st, 0, sizeof(*st));
 	memset(where, 0, sizeof(*where));
@@ -874,19 +882,39 @@ bundle_import(struct store *s, FILE *in, const struct key *self,
 		where->maker = 0;
 	} else {
 		/* The batches before a bad one or a cut-off end stay, and
-		 * our receipt says what we have now. */
-		if (t == NULL && (crc = store_begin(s, &t, STORE_WRITE)) != 0)
-			t = NULL;
-		else if ((crc = own_receipt(t, self, st->added > 0)) == 0)
-			crc = store_commit(t);
-		else
-			store_abort(t);
+		 * our receipt says what we have now. The receipt goes in a
+		 * transaction of its own: failing to write it must not
+		 * take back verified batches already counted in st. */
+		crc = t ? store_commit(t) : 0;
 		t = NULL;
 		if (rc == 0)
 			rc = crc;
+		own.changed = st->added > 0;
+		if (crc == 0)
+			st->receipt_err = store_write(s, own_receipt, &own);
 	}
 out:
 	store_abort(t);
 	bundle_reader_free(&r);
 	return rc;
+}
+
+int
+bundle_import(struct store *s, FILE *in, const struct key *self,
+    struct bundle_stats *st, struct bundle_fault *where)
+{
+	off_t start = ftello(in);
+	int rc;
+
+	/* The map grows between transactions, but a joining box holds all
+	 * it reads in one until it is enrolled (and a group may outgrow a
+	 * small store): if the map fills up, grow it and read the file
+	 * again from its start; what went in already is a duplicate. A
+	 * file that cannot rewind (a pipe) gets -ENOSPC: spool it first. */
+	for (;;) {
+		rc = import_once(s, in, self, st, where);
+		if (rc != -ENOSPC || start < 0 || store_grow(s) != 0 ||
+		    fseeko(in, start, SEEK_SET) != 0)
+			return rc;
+	}
 }

@@ -61,6 +61,8 @@ struct bundle_stats {
 	uint64_t receipts;	/* written; import: kept (newer than ours) */
 	uint64_t receipts_bad;	/* import: not kept (bad, or unknown box) */
 	uint64_t expected;	/* import: entries the header promised */
+	int receipt_err;	/* import: 0, or why this box's own receipt
+				 * could not be recorded (entries kept) */
 };
 
 /* Writes every entry of t's store that peer vector `have` lacks (all if
@@ -99,8 +101,11 @@ struct bundle_fault {
  * verified against its author's signature by then, so what was imported
  * stays; a signature that does not verify returns -NUSA_EBADSIG, a maker
  * not enrolled here -NUSA_EUNENROLLED, both with where->maker set.
- * Whatever went in, s then records self's own receipt.
- * Returns 0, -NUSA_EVERSION, -NUSA_ENETWORK, -NUSA_ETRUNCATED,
+ * Whatever went in stays (committed), then s records self's own receipt
+ * in a transaction of its own: if that fails, st->receipt_err says why
+ * and the return value does not. If the LMDB map fills up (-ENOSPC), it
+ * grows and the import runs again from where in stood (fseeko(): a pipe
+ * cannot, and gets -ENOSPC). Returns 0, -NUSA_EVERSION, -NUSA_ENETWORK, -NUSA_ETRUNCATED,
  * -NUSA_EMALFORMED, -NUSA_EUNENROLLED, -NUSA_EBADSIG, or any
  * store_ingest() error, with *where set. */
 int bundle_import(struct store *s, FILE *in, const struct key *self,

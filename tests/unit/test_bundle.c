@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 #include <zstd.h>
 
 #include "bundle.h"
@@ -1563,6 +1564,49 @@ test_many_receipts(void **state)
 	mem_free(&m);
 }
 
+/* A joining box holds all it reads in one transaction until the batch
+ * that enrols it: with a small map that fills up, the import grows the
+ * map and reads the file again, and joins. */
+static void
+test_join_small_map(void **state)
+{
+	struct net *n = *state;
+	struct bundle_stats st;
+	struct bundle_fault where;
+	struct store_txn *t;
+	struct store *b;
+	struct key *late;
+	struct mem m;
+	char path[128], id[16], name[NUSA_TEXT_MAX];
+	size_t i, j;
+
+	late = key_generate();
+	assert_non_null(late);
+	memset(name, 0, sizeof(name));
+	assert_int_equal(store_begin(n->office, &t, STORE_WRITE), 0);
+	for (i = 0; i < 1200; i++) {
+		snprintf(id, sizeof(id), "M%zu", i);
+		/* Names that do not compress to nothing. */
+		randombytes_buf(name, 120);
+		for (j = 0; j < 120; j++)
+			name[j] = (char)('a' + (uint8_t)name[j] % 26);
+		assert_int_equal(ledger_member_add(t, n->root, id, name, "L"),
+		    0);
+	}
+	assert_int_equal(ledger_enrol(t, n->root, late->pk, ROLE_CLERK), 0);
+	assert_int_equal(store_commit(t), 0);
+	export_mem(n->office, n->root, NULL, &m, NULL, BUNDLE_ZSTD);
+	snprintf(path, sizeof(path), "%s/small", n->dir);
+	assert_int_equal(store_open_map(&b, path, STORE_CREATE,
+	    (size_t)1 << 20, (size_t)1 << 30), 0);
+	assert_int_equal(import_mem(b, m.buf, m.len, late, &st, &where), 0);
+	assert_int_equal(st.added, tf_count(n->office));
+	assert_int_equal(tf_count(b), tf_count(n->office));
+	store_close(b);
+	mem_free(&m);
+	key_free(&late);
+}
+
 int
 main(void)
 {
@@ -1590,6 +1634,7 @@ main(void)
 		T(test_receipt_shrink),
 		T(test_bomb),
 		T(test_many_receipts),
+		T(test_join_small_map),
 #undef T
 	};
 
