@@ -31,6 +31,23 @@ static const char bundle_domain[] = "nusa-bundle-2";
 /* Bytes read from or written to the file at a time. */
 #define IO_CHUNK 65536
 
+/* Past its first MiB, a body may not decompress to more than this many
+ * times the compressed bytes read: real bundles stay near 11 (docs/
+ * formats.md), a bomb goes into the thousands. */
+#define BODY_FREE  ((uint64_t)1 << 20)
+#define BODY_RATIO 64
+
+/* The exporter sends each feed's batches in seq order; only the branches
+ * of a forked feed go back. A file may go back this often in all (a
+ * repeated valid batch would keep an import busy for hours), and name
+ * this many authors (what the reader remembers of them is bounded). */
+#define REWINDS_MAX 1024
+#define AUTHORS_MAX 16384
+
+/* Where a body holds its author and seq (entry.c's encoding). */
+#define ENTRY_AUTHOR_AT (STREAM_CHAIN_FROM + NUSA_KEY_LEN)
+#define ENTRY_SEQ_AT	(ENTRY_AUTHOR_AT + NUSA_KEY_LEN)
+
 #define TAG_BATCH   'B'
 #define TAG_RECEIPT 'R'
 #define TAG_END	    'E'
@@ -377,6 +394,19 @@ struct bundle_reader {
 	uint8_t *rbuf;		/* the current receipt, RECEIPT_MAX */
 	size_t rlen;
 	uint64_t entries, batches, receipts;
+	uint64_t zin_total, zout_total;	/* compressed bytes read, and
+					 * what they decompressed to */
+	struct seen *seen;	/* authors of the batches so far: a hash
+				 * table of seen_cap slots */
+	size_t seen_n, seen_cap;
+	uint8_t seen_key[crypto_shorthash_KEYBYTES];
+	uint64_t rewinds;
+};
+
+/* An author's batches read so far: the highest seq they reached. */
+struct seen {
+	uint8_t author[NUSA_KEY_LEN];
+	uint64_t last;		/* 0: a free slot */
 };
 
 /* Reads up to n stored bytes from the file, hashing them. Returns the
@@ -419,12 +449,17 @@ r_inflate(struct bundle_reader *r)
 		return -NUSA_EMALFORMED;
 	crypto_generichash_update(&r->h, r->zin + r->in_pos,
 	    in.pos - r->in_pos);
+	r->zin_total += in.pos - r->in_pos;
+	r->zout_total += out.pos;
 	r->in_pos = in.pos;
 	r->out_len = out.pos;
 	r->out_pos = 0;
 	r->more = out.pos == out.size;
 	if (ret == 0)
 		r->frame_done = 1;
+	if (r->zout_total > BODY_FREE &&
+	    r->zout_total / BODY_RATIO > r->zin_total)
+		return -NUSA_EMALFORMED;	/* a bomb */
 	return 0;
 }
 
@@ -557,6 +592,7 @@ size_t
 bundle_reader_memory(const struct bundle_reader *r)
 {
 	return sizeof(*r) + r->cap + RECEIPT_MAX +
+	    r->seen_cap * sizeof(*r->seen) +
 	    (r->z ? 2 * IO_CHUNK + ZSTD_sizeof_DCtx(r->z) : 0);
 }
 
@@ -595,10 +631,64 @@ read_trailer(struct bundle_reader *r)
 	return 0;
 }
 
+static struct seen *
+seen_slot(struct seen *tab, size_t cap, const uint8_t *key,
+    const uint8_t *author)
+{
+	uint8_t h[crypto_shorthash_BYTES];
+	size_t i;
+
+	/* Keyed (SipHash, a random key per reader): a file cannot pick
+	 * authors that collide. */
+	crypto_shorthash(h, author, NUSA_KEY_LEN, key);
+	for (i = (size_t)codec_rd64(h) & (cap - 1);; i = (i + 1) & (cap - 1))
+		if (tab[i].last == 0 ||
+		    memcmp(tab[i].author, author, NUSA_KEY_LEN) == 0)
+			return &tab[i];
+}
+
+/* Records a batch of author from seq first to last; a batch that does
+ * not go past the author's earlier ones is a rewind. Returns 0,
+ * -NUSA_EMALFORMED past REWINDS_MAX or AUTHORS_MAX, or -ENOMEM. */
+static int
+seen_batch(struct bundle_reader *r, const uint8_t *author, uint64_t first,
+    uint64_t last)
+{
+	struct seen *e, *tab;
+	size_t i, cap;
+
+	if (r->seen_n * 2 >= r->seen_cap) {
+		if (r->seen_n >= AUTHORS_MAX)
+			return -NUSA_EMALFORMED;
+		cap = r->seen_cap ? r->seen_cap * 2 : 64;
+		if ((tab = calloc(cap, sizeof(*tab))) == NULL)
+			return -ENOMEM;
+		if (r->seen == NULL)
+			randombytes_buf(r->seen_key, sizeof(r->seen_key));
+		for (i = 0; i < r->seen_cap; i++)
+			if (r->seen[i].last)
+				*seen_slot(tab, cap, r->seen_key,
+				    r->seen[i].author) = r->seen[i];
+		free(r->seen);
+		r->seen = tab;
+		r->seen_cap = cap;
+	}
+	e = seen_slot(r->seen, r->seen_cap, r->seen_key, author);
+	if (e->last == 0) {
+		memcpy(e->author, author, NUSA_KEY_LEN);
+		r->seen_n++;
+	} else if (first <= e->last && ++r->rewinds > REWINDS_MAX) {
+		return -NUSA_EMALFORMED;
+	}
+	if (last > e->last)
+		e->last = last;
+	return 0;
+}
+
 static int
 read_batch(struct bundle_reader *r, struct store_batch *b)
 {
-	uint64_t count, len, total = 0;
+	uint64_t count, len, total = 0, first;
 	uint8_t *nb;
 	size_t i, off = 0, prev = 0, skip;
 	int rc;
@@ -645,6 +735,13 @@ read_batch(struct bundle_reader *r, struct store_batch *b)
 	for (i = 0, off = 0; i < count; off += r->lens[i], i++)
 		r->bodies[i] = r->buf + off;
 	if ((rc = body_read(r, r->sig, NUSA_SIG_LEN)) != 0)
+		return rc;
+	/* The first body is whole: its author and seq are in the clear
+	 * (store_ingest() checks them, and the chain from there). */
+	first = codec_rd64(r->buf + ENTRY_SEQ_AT);
+	if (first != 0 && first <= UINT64_MAX - count &&
+	    (rc = seen_batch(r, r->buf + ENTRY_AUTHOR_AT, first,
+	    first + count - 1)) != 0)
 		return rc;
 	r->entries += count;
 	r->batches++;
@@ -707,6 +804,7 @@ bundle_reader_free(struct bundle_reader **r)
 	free((*r)->zout);
 	free((*r)->rbuf);
 	free((*r)->buf);
+	free((*r)->seen);
 	free(*r);
 	*r = NULL;
 }

@@ -1607,6 +1607,89 @@ test_join_small_map(void **state)
 	key_free(&late);
 }
 
+/* A bundle whose body is the first batch of the office's bundle
+ * repeated times (a header promising all the entries in the world). */
+static void
+craft_repeat(struct net *n, struct mem *m, int compression, size_t times)
+{
+	ZSTD_CCtx *z = ZSTD_createCCtx();
+	struct layout l;
+	struct mem raw;
+	uint8_t head[BUNDLE_HEAD_LEN], out[1 << 16];
+	const uint8_t *batch;
+	size_t blen, i, left;
+	ZSTD_inBuffer in;
+	ZSTD_outBuffer o;
+	FILE *f;
+
+	assert_non_null(z);
+	export_mem(n->office, n->root, NULL, &raw, NULL, BUNDLE_RAW);
+	parse(&raw, &l);
+	batch = (const uint8_t *)raw.buf + BUNDLE_HEAD_LEN;
+	blen = l.b[0].sig + NUSA_SIG_LEN - BUNDLE_HEAD_LEN;
+	memcpy(head, raw.buf, sizeof(head));
+	head[9] = (uint8_t)compression;
+	memset(head + sizeof(head) - 12, 0x7f, 12);
+	f = open_memstream(&m->buf, &m->len);
+	assert_non_null(f);
+	fwrite(head, 1, sizeof(head), f);
+	for (i = 0; i < times; i++) {
+		if (compression == BUNDLE_RAW) {
+			fwrite(batch, 1, blen, f);
+			continue;
+		}
+		in = (ZSTD_inBuffer){ batch, blen, 0 };
+		do {
+			o = (ZSTD_outBuffer){ out, sizeof(out), 0 };
+			left = ZSTD_compressStream2(z, &o, &in, i + 1 == times ?
+			    ZSTD_e_end : ZSTD_e_continue);
+			assert_false(ZSTD_isError(left));
+			fwrite(out, 1, o.pos, f);
+		} while (i + 1 == times ? left != 0 : in.pos < in.size);
+	}
+	assert_int_equal(fclose(f), 0);
+	ZSTD_freeCCtx(z);
+	free(l.b);
+	mem_free(&raw);
+}
+
+/* A time bomb: one valid batch repeated (tiny compressed, hours to
+ * verify) is refused, by the rewinds it makes and, compressed, by how
+ * much it inflates. */
+static void
+test_bomb_repeat(void **state)
+{
+	struct net *n = *state;
+	struct bundle_fault where;
+	struct bundle_stats st;
+	struct store *s;
+	struct mem m;
+	size_t peak;
+	int rc;
+
+	s = testutil_store(n->dir, "s", NULL);
+	tf_join(s, n->root->pk);
+	craft_repeat(n, &m, BUNDLE_ZSTD, 100000);
+	assert_true(m.len < 256 * 1024);
+	assert_int_equal(import_mem(s, m.buf, m.len, n->root, &st, &where),
+	    -NUSA_EMALFORMED);
+	assert_true(where.batch > 1 && where.batch < 1100);
+	assert_true(st.added > 0);
+	mem_free(&m);
+	/* Uncompressed: the rewinds alone stop it, at the first past the
+	 * limit. */
+	craft_repeat(n, &m, BUNDLE_RAW, 1100);
+	peak = read_all(&m, &rc);
+	assert_int_equal(rc, -NUSA_EMALFORMED);
+	assert_true(peak < READER_BOUND);
+	assert_int_equal(import_mem(s, m.buf, m.len, n->root, &st, &where),
+	    -NUSA_EMALFORMED);
+	assert_int_equal(where.batch, 1 + 1024 + 1);
+	assert_int_equal(st.added, 0);
+	mem_free(&m);
+	store_close(s);
+}
+
 int
 main(void)
 {
@@ -1634,6 +1717,7 @@ main(void)
 		T(test_receipt_shrink),
 		T(test_bomb),
 		T(test_many_receipts),
+		T(test_bomb_repeat),
 		T(test_join_small_map),
 #undef T
 	};
