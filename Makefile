@@ -148,10 +148,19 @@ build/test/test_%: build/test/obj/tests/unit/test_%.o \
 	$(Q)$(CC) $(SAN) $^ -o $@ $(PKG_LIBS) \
 		$$($(PKG_CONFIG) --libs $(TEST_PKGS))
 
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(TOOL_SRCS)
+# The fuzzers share one instrumented build of the library objects.
+FUZZ_CFLAGS = $(CSTD) $(INCS) $(PKG_CFLAGS) -g -O1 -MMD -MP
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=build/fuzz/obj/%.o) \
+	$(TOOL_SRCS:%.c=build/fuzz/obj/%.o)
+
+build/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(Q)$(CLANG) $(CSTD) $(INCS) $(PKG_CFLAGS) -g -O1 \
-		-fsanitize=fuzzer,address,undefined $^ -o $@ $(PKG_LIBS)
+	@$(if $(Q),echo "  CC-FUZZ $<")
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined \
+		-c $< -o $@
+
+build/fuzz/fuzz_%: build/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
+	$(Q)$(CLANG) -fsanitize=fuzzer,address,undefined $^ -o $@ $(PKG_LIBS)
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory unit integration fuzz-smoke test-cross

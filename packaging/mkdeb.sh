@@ -50,18 +50,15 @@ install -m 0644 systemd/nusad.service "$stage/lib/systemd/system/"
 install -m 0644 "$deb/nusa.sysusers" "$stage/usr/lib/sysusers.d/nusa.conf"
 install -m 0644 "$deb/nusa.tmpfiles" "$stage/usr/lib/tmpfiles.d/nusa.conf"
 
-# The config: the commented one of the repo. The web server listens on
-# every interface in the package (issue 5); while nusad does not know the
-# key yet the line stays commented, as nusad would refuse it.
+# The config: the commented one of the repo, with the clerk's web app on
+# (issue 5: the packaged default serves it on every interface, port 8080).
 install -d "$stage/etc/nusa"
-if grep -q '"http"' daemon/config.c; then
-	sed 's/^#\{0,1\}http = .*/http = 0.0.0.0:8080/' systemd/nusad.conf
-else
-	cat systemd/nusad.conf
-fi >"$stage/etc/nusa/nusad.conf"
-grep -q '^#\{0,1\}http = ' "$stage/etc/nusa/nusad.conf" ||
-	printf '\n# http: the web interface (not in this build of nusad yet).\n#http = 0.0.0.0:8080\n' \
-		>>"$stage/etc/nusa/nusad.conf"
+sed 's/^# *http = .*/http = 0.0.0.0:8080/' systemd/nusad.conf \
+	>"$stage/etc/nusa/nusad.conf"
+[ "$(grep -c '^http = 0\.0\.0\.0:8080$' "$stage/etc/nusa/nusad.conf")" = 1 ] || {
+	echo "mkdeb: systemd/nusad.conf has no single '# http = ...' line" >&2
+	exit 1
+}
 chmod 0644 "$stage/etc/nusa/nusad.conf"
 
 # Documents, and the web pages when there are any.

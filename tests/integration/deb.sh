@@ -132,17 +132,16 @@ conf=$R/etc/nusa/nusad.conf
 "$R/usr/sbin/nusad" -n -v -c "$conf" >normal.txt 2>&1 ||
 	die "nusad -n rejects the packaged config: $(cat normal.txt)"
 grep -qx 'data_dir = /var/lib/nusa' normal.txt || die "data_dir: $(grep data_dir normal.txt)"
-if grep -q '"http"' "$top/daemon/config.c"; then
-	grep -qx 'http = 0.0.0.0:8080' normal.txt || die "http is not 0.0.0.0:8080"
-else
-	grep -qx '#http = 0.0.0.0:8080' "$conf" || die "no #http line"
-fi
+grep -qx 'http = 0.0.0.0:8080' normal.txt || die "http is not 0.0.0.0:8080"
+[ -f "$R/usr/share/nusa/web/index.html" ] || die "no web app in /usr/share/nusa/web"
 # The packaged programs on it, in the root, on loopback only.
 port=$(freeport)
+hport=$(freeport)
 sed -e "s|^data_dir = .*|data_dir = $R/var/lib/nusa|" \
 	-e "s|^listen = .*|listen = tcp://127.0.0.1:$port|" \
 	-e "s|^discovery = .*|discovery = no|" \
-	-e "s|^http = .*|http = 127.0.0.1:$(freeport)|" "$conf" >A.conf
+	-e "s|^http = .*|http = 127.0.0.1:$hport|" "$conf" >A.conf
+printf 'web_root = %s\n' "$R/usr/share/nusa/web" >>A.conf
 "$R/usr/sbin/nusad" -n -c A.conf >/dev/null || die "nusad -n A.conf"
 N=$R/usr/bin/nusactl
 D=$R/usr/sbin/nusad
@@ -155,12 +154,19 @@ for i in $(seq 1 100); do
 	sleep 0.1
 done
 "$N" -d "$R/var/lib/nusa" status >status.txt 2>&1 || true
+for i in $(seq 1 50); do
+	curl -s --max-time 5 "http://127.0.0.1:$hport/" >index.txt 2>/dev/null &&
+		break
+	sleep 0.1
+done
 kill -TERM "$(cat A.pid)"
 wait "$(cat A.pid)" || die "the packaged nusad exited $? on SIGTERM"
 rm -f A.pid
 grep -q "listening on tcp://127.0.0.1:$port" status.txt ||
 	die "status of the packaged nusad: $(head -3 status.txt)"
-ok "nusad -n accepts the installed config (data_dir /var/lib/nusa); the packaged nusad runs on it"
+grep -q '<html lang="id">' index.txt && grep -q 'app.js' index.txt ||
+	die "the packaged web app is not served: $(head -c 300 index.txt)"
+ok "nusad -n accepts the installed config (data_dir /var/lib/nusa, http on); the packaged nusad runs on it and serves the web app"
 
 # remove: the programs go, config and ledger stay.
 dp -r nusa >remove.log 2>&1 || die "dpkg -r: $(tail -5 remove.log)"
