@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -150,9 +151,71 @@ store_open(struct store **out, const char *path, int flags)
 	return store_open_map(out, path, flags, 0, 0);
 }
 
-int
-store_open_map(struct store **out, const char *path, int flags,
-    size_t initial, size_t max)
+/* Removes dir/name if it is there. Returns 0 or -errno. */
+static int
+unlink_in(const char *dir, const char *name)
+{
+	char p[4096];
+
+	if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, name) >= sizeof(p))
+		return -ENAMETOOLONG;
+	if (unlink(p) != 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+/* Opens path/compact.lock and flocks it with op. flock() locks belong to
+ * the open file description: closing other descriptors of the file (as
+ * LMDB does with its own fcntl locks) leaves them alone. Returns the
+ * descriptor, or -EBUSY (op has LOCK_NB and another holds it), -errno. */
+static int
+compact_lock(const char *path, int op)
+{
+	char p[4096];
+	int fd;
+
+	if ((size_t)snprintf(p, sizeof(p), "%s/compact.lock", path) >=
+	    sizeof(p))
+		return -ENAMETOOLONG;
+	if ((fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0 &&
+	    (errno == EACCES || errno == EROFS))
+		fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, op) != 0) {
+		if (errno == EINTR)
+			continue;
+		close(fd);
+		return errno == EWOULDBLOCK ? -EBUSY : -errno;
+	}
+	return fd;
+}
+
+/* Removes what a compaction cut short by a power cut left: the old file
+ * (data.mdb.old, a second copy of the books once the new one is in
+ * place) and the unfinished copy in path.compact/. Only with
+ * compact.lock held shared, so that no compaction is running, and only
+ * once data.mdb has opened as a store. Best effort: what stays is
+ * removed next time. */
+static void
+remove_leftovers(const char *path)
+{
+	char tmp[4096];
+
+	unlink_in(path, "data.mdb.old");
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.compact", path) >=
+	    sizeof(tmp))
+		return;
+	if (unlink_in(tmp, "data.mdb") == 0 &&
+	    unlink_in(tmp, "lock.mdb") == 0)
+		rmdir(tmp);
+}
+
+/* lock: take compact.lock shared for the store's lifetime (every open
+ * but compaction's own, which holds it exclusively). */
+static int
+open_env(struct store **out, const char *path, int flags,
+    size_t initial, size_t max, int lock)
 {
 	char file[4096];
 	struct store *s;
@@ -170,6 +233,15 @@ store_open_map(struct store **out, const char *path, int flags,
 	if (pthread_mutex_init(&s->lock, NULL) != 0) {
 		free(s);
 		return -ENOMEM;
+	}
+	s->lockfd = -1;
+	/* A compaction running now holds it exclusively: wait for it, and
+	 * open the compacted store. */
+	if (lock && (s->lockfd = compact_lock(path, LOCK_SH)) < 0) {
+		rc = s->lockfd;
+		s->lockfd = -1;
+		store_close(s);
+		return rc;
 	}
 	s->map_max = max ? max : STORE_MAP_MAX;
 	if ((rc = mdb_env_create(&s->env)) != 0)
@@ -195,11 +267,20 @@ store_open_map(struct store **out, const char *path, int flags,
 		store_close(s);
 		return rc ? rc : -ENAMETOOLONG;
 	}
+	if (lock)
+		remove_leftovers(path);
 	*out = s;
 	return 0;
 fail:
 	store_close(s);
 	return store_mdb_err(rc);
+}
+
+int
+store_open_map(struct store **out, const char *path, int flags,
+    size_t initial, size_t max)
+{
+	return open_env(out, path, flags, initial, max, 1);
 }
 
 void
@@ -210,6 +291,8 @@ store_close(struct store *s)
 	if (s->env)
 		mdb_env_close(s->env);
 	pthread_mutex_destroy(&s->lock);
+	if (s->lockfd >= 0)
+		close(s->lockfd);
 	free(s);
 }
 
@@ -435,19 +518,6 @@ store_space(struct store *s, struct store_space *sp)
 	return 0;
 }
 
-/* Removes dir/name if it is there. Returns 0 or -errno. */
-static int
-unlink_in(const char *dir, const char *name)
-{
-	char p[4096];
-
-	if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, name) >= sizeof(p))
-		return -ENAMETOOLONG;
-	if (unlink(p) != 0 && errno != ENOENT)
-		return -errno;
-	return 0;
-}
-
 static int
 fsync_path(const char *path, int flags)
 {
@@ -475,37 +545,26 @@ file_size(const char *dir, const char *name, uint64_t *size)
 	return 0;
 }
 
-/* Takes (or, once LMDB has turned it into a shared one, takes back) the
- * write lock on byte 0 of path/lock.mdb that LMDB's own opens test: no
- * other process can hold the store open meanwhile, and one that tries
- * waits. Returns 0 or -EBUSY. */
-static int
-guard_lock(int fd)
-{
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
-		.l_start = 0, .l_len = 1 };
-
-	if (fcntl(fd, F_SETLK, &fl) != 0)
-		return errno == EACCES || errno == EAGAIN ? -EBUSY : -errno;
-	return 0;
-}
-
 /* The steps, and what a power cut after each leaves:
  *   1. copy into path.compact/data.mdb and fsync it and the directory:
  *      path/data.mdb is untouched, the copy a leftover;
  *   2. link path/data.mdb to path/data.mdb.old: the same file twice;
  *   3. rename the copy over path/data.mdb, fsync path/: the new store;
- *   4. remove data.mdb.old and path.compact/.
- * A leftover data.mdb.old or path.compact/ is removed by the next run.
+ *   4. remove data.mdb.old, lock.mdb and path.compact/.
+ * A leftover data.mdb.old or path.compact/ is removed by the next
+ * store_open() or compaction.
  * A process that had the store open would go on writing to the old file,
- * so none may: compaction holds LMDB's lock-file write lock throughout,
- * and opens the new store once more before letting go, so that LMDB's
- * lock region (its last transaction id) is that of the new file when
- * any process that waited gets in. */
+ * so none may: every store_open() holds path/compact.lock shared for as
+ * long as the store is open, compaction takes it exclusively or fails
+ * with -EBUSY, and a process opening meanwhile waits in store_open().
+ * The environment is opened once here (LMDB forbids two opens of one
+ * store in a process); its lock file goes with the old data file, so
+ * the first open after builds LMDB's lock region from the new one. */
 int
-store_compact(const char *path, uint64_t *before, uint64_t *after)
+store_compact_hook(const char *path, uint64_t *before, uint64_t *after,
+    void (*copied)(const char *tmp, void *ctx), void *ctx)
 {
-	char tmp[4096], from[4096], to[4096], old[4096], lock[4096];
+	char tmp[4096], from[4096], to[4096], old[4096];
 	struct store *s = NULL, *fresh = NULL;
 	int rc, guard = -1, swapped = 0;
 
@@ -515,16 +574,12 @@ store_compact(const char *path, uint64_t *before, uint64_t *after)
 	    "%s/data.mdb", tmp) >= sizeof(from) ||
 	    (size_t)snprintf(to, sizeof(to), "%s/data.mdb", path) >=
 	    sizeof(to) || (size_t)snprintf(old, sizeof(old),
-	    "%s/data.mdb.old", path) >= sizeof(old) ||
-	    (size_t)snprintf(lock, sizeof(lock), "%s/lock.mdb", path) >=
-	    sizeof(lock))
+	    "%s/data.mdb.old", path) >= sizeof(old))
 		return -ENAMETOOLONG;
 	if ((rc = file_size(path, "data.mdb", before)) != 0)
 		return rc;
-	if ((guard = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
-		return -errno;
-	if ((rc = guard_lock(guard)) != 0)
-		goto fail;
+	if ((guard = compact_lock(path, LOCK_EX | LOCK_NB)) < 0)
+		return guard;
 	if ((rc = unlink_in(tmp, "data.mdb")) != 0 ||
 	    (rc = unlink_in(tmp, "lock.mdb")) != 0 ||
 	    (rc = unlink_in(path, "data.mdb.old")) != 0)
@@ -533,9 +588,7 @@ store_compact(const char *path, uint64_t *before, uint64_t *after)
 		rc = -errno;
 		goto fail;
 	}
-	/* LMDB's open leaves our lock a shared one: take it back. */
-	if ((rc = store_open(&s, path, 0)) != 0 ||
-	    (rc = guard_lock(guard)) != 0)
+	if ((rc = open_env(&s, path, 0, 0, 0, 0)) != 0)
 		goto fail;
 	if (mkdir(tmp, 0700) != 0) {
 		rc = -errno;
@@ -548,13 +601,16 @@ store_compact(const char *path, uint64_t *before, uint64_t *after)
 	    (rc = fsync_path(tmp, O_RDONLY | O_DIRECTORY)) != 0 ||
 	    (rc = nusa_sync_parent(tmp)) != 0)
 		goto fail;
-	/* The copy must open as a store before it replaces one. */
-	if ((rc = store_open(&fresh, tmp, 0)) != 0)
+	/* The copy must open as a store before it replaces one (another
+	 * file, another environment). */
+	if ((rc = open_env(&fresh, tmp, 0, 0, 0, 0)) != 0)
 		goto fail;
 	store_close(fresh);
 	fresh = NULL;
 	if ((rc = unlink_in(tmp, "lock.mdb")) != 0)
 		goto fail;
+	if (copied)
+		copied(tmp, ctx);
 	if (link(to, old) != 0) {
 		rc = -errno;
 		goto fail;
@@ -567,29 +623,35 @@ store_compact(const char *path, uint64_t *before, uint64_t *after)
 	swapped = 1;
 	if ((rc = fsync_path(path, O_RDONLY | O_DIRECTORY)) != 0)
 		goto fail;
-	/* Still alone (the guard holds): this open resets LMDB's lock
-	 * region from the new file. Closing it lets the others in. */
-	if ((rc = store_open(&fresh, path, 0)) != 0)
-		goto fail;
-	store_close(fresh);
 	store_close(s);
-	close(guard);
+	s = NULL;
+	/* Nobody else has it open (we hold compact.lock): the next open
+	 * makes a new lock file and reads the new data file. */
+	if ((rc = unlink_in(path, "lock.mdb")) != 0)
+		goto fail;
 	unlink(old);
 	rmdir(tmp);
 	if ((rc = fsync_path(path, O_RDONLY | O_DIRECTORY)) != 0 ||
-	    (rc = nusa_sync_parent(tmp)) != 0)
-		return rc;
-	return file_size(path, "data.mdb", after);
+	    (rc = nusa_sync_parent(tmp)) != 0 ||
+	    (rc = file_size(path, "data.mdb", after)) != 0)
+		goto fail;
+	close(guard);
+	return 0;
 fail:
 	store_close(s);
-	if (guard >= 0)
-		close(guard);
 	if (!swapped) {
 		unlink_in(tmp, "data.mdb");
 		unlink_in(tmp, "lock.mdb");
 		rmdir(tmp);
 	}
+	close(guard);
 	return rc;
+}
+
+int
+store_compact(const char *path, uint64_t *before, uint64_t *after)
+{
+	return store_compact_hook(path, before, after, NULL, NULL);
 }
 
 int

@@ -61,6 +61,9 @@ struct store_batch {
 };
 
 /* Opens (and with STORE_CREATE creates) the store in directory path.
+ * Holds path/compact.lock shared (flock) until store_close(): waits
+ * while a compaction runs, then opens the compacted store, and removes
+ * what a compaction cut short left (data.mdb.old, path.compact/).
  * Returns 0 and sets *out, -errno, an LMDB error, or -NUSA_ESTOREVER.
  * Caller closes with store_close(). */
 int store_open(struct store **out, const char *path, int flags);
@@ -107,10 +110,11 @@ int store_space(struct store *s, struct store_space *sp);
  * (mdb_env_copy2 with MDB_CP_COMPACT into path.compact/, fsync), then
  * renames the copy over path/data.mdb: a power cut at any point leaves
  * either the old store or the new one whole. Leftovers of a compaction
- * cut short are removed first. The store must not be open in another
- * process (nusad: stop it first): -EBUSY if it is; a process that opens
- * it meanwhile waits. Sets the sizes of data.mdb before and after.
- * Returns 0 or a negative error. */
+ * cut short are removed first. The store must not be open anywhere (nusad:
+ * stop it first): -EBUSY if any store_open() holds it, in this process or
+ * another; a process that opens it meanwhile waits for the result.
+ * Sets the sizes of data.mdb before and after. Returns 0 or a negative
+ * error. */
 int store_compact(const char *path, uint64_t *before, uint64_t *after);
 
 /* Begins a transaction: STORE_READ or STORE_WRITE. Only one write

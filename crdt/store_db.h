@@ -61,6 +61,7 @@ struct store {
 	 * under it with no transaction open or about to open. */
 	pthread_mutex_t lock;
 	int active;		/* open top-level transactions */
+	int lockfd;		/* compact.lock, held shared; -1: none */
 };
 
 struct store_txn {
@@ -74,6 +75,12 @@ struct store_txn {
 
 #define ORDER_KEY_LEN (8 + NUSA_KEY_LEN + NUSA_HASH_LEN)
 #define FEED_KEY_LEN  (NUSA_KEY_LEN + 8)
+
+/* store_compact(), calling copied(tmp, ctx) once the copy in tmp/ is
+ * whole and before it replaces the store (tests: a moment at which the
+ * compaction holds the store). */
+int store_compact_hook(const char *path, uint64_t *before, uint64_t *after,
+    void (*copied)(const char *tmp, void *ctx), void *ctx);
 
 /* Maps an LMDB code or positive errno to our negative convention; passes
  * our own negative codes through, so it may wrap any result. */

@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -19,6 +21,7 @@
 #include "ledger.h"
 #include "state.h"
 #include "store.h"
+#include "store_db.h"
 #include "testfeed.h"
 #include "testutil.h"
 
@@ -381,6 +384,141 @@ test_compact(void **state)
 	testutil_rmtree(dir);
 }
 
+/* In store_compact_hook(): the copy is whole, the store not yet
+ * replaced. Tells the child which file it must find, then gives it time
+ * to reach store_open() and block there. */
+static void
+copied(const char *tmp, void *ctx)
+{
+	int *fd = ctx;
+	char p[300];
+	struct stat sb;
+
+	snprintf(p, sizeof(p), "%s/data.mdb", tmp);
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(write(*fd, &sb.st_ino, sizeof(sb.st_ino)),
+	    sizeof(sb.st_ino));
+	usleep(300 * 1000);
+}
+
+/* Compaction refuses a store open in this very process (flock belongs to
+ * the open file, not the process); one opened during compaction waits,
+ * then gets the compacted file and writes to it. */
+static void
+test_compact_waiter(void **state)
+{
+	char dir[64], path[256], file[300];
+	uint64_t before, after;
+	struct store *s;
+	struct key *k;
+	struct fill f = { 0 };
+	int p[2], status;
+	pid_t pid;
+	size_t n;
+
+	(void)state;
+	testutil_tmpdir(dir);
+	snprintf(path, sizeof(path), "%s/a", dir);
+	snprintf(file, sizeof(file), "%s/data.mdb", path);
+	s = small_store(dir, "a", 0, 0, &k);
+	f.k = k;
+	f.n = 20;
+	assert_int_equal(store_write(s, add_members, &f), 0);
+	n = tf_count(s);
+	assert_int_equal(store_compact(path, &before, &after), -EBUSY);
+	store_close(s);
+
+	assert_int_equal(pipe(p), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct store *c;
+		struct stat sb;
+		struct timespec t0, t1;
+		ino_t ino;
+
+		close(p[1]);
+		if (read(p[0], &ino, sizeof(ino)) != sizeof(ino))
+			_exit(2);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if (store_open(&c, path, 0) != 0)
+			_exit(3);
+		/* It waited for the compaction (the hook's 300 ms). */
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if ((t1.tv_sec - t0.tv_sec) * 1000 +
+		    (t1.tv_nsec - t0.tv_nsec) / 1000000 < 200)
+			_exit(7);
+		if (stat(file, &sb) != 0 || sb.st_ino != ino)
+			_exit(4);
+		f.from = 1000;
+		f.n = 3;
+		if (store_write(c, add_members, &f) != 0)
+			_exit(5);
+		if (tf_count(c) != n + 3)
+			_exit(6);
+		store_close(c);
+		_exit(0);
+	}
+	close(p[0]);
+	assert_int_equal(store_compact_hook(path, &before, &after, copied,
+	    &p[1]), 0);
+	close(p[1]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	s = testutil_reopen(dir, "a");
+	assert_int_equal(tf_count(s), n + 3);
+	tf_verify_clean(s);
+	/* And this process writes to it too. */
+	f.from = 2000;
+	f.n = 3;
+	assert_int_equal(store_write(s, add_members, &f), 0);
+	assert_int_equal(tf_count(s), n + 6);
+	store_close(s);
+	key_free(&k);
+	testutil_rmtree(dir);
+}
+
+/* A power cut after compaction's link or copy leaves a second copy of
+ * the books on disk: the next open removes it, and only that. */
+static void
+test_open_removes_leftovers(void **state)
+{
+	char dir[64], path[256], file[300], old[300], tmp[300], copy[320];
+	uint8_t d0[NUSA_HASH_LEN], d1[NUSA_HASH_LEN];
+	struct store *s;
+	struct key *k;
+	int fd;
+
+	(void)state;
+	testutil_tmpdir(dir);
+	snprintf(path, sizeof(path), "%s/a", dir);
+	snprintf(file, sizeof(file), "%s/data.mdb", path);
+	snprintf(old, sizeof(old), "%s/data.mdb.old", path);
+	snprintf(tmp, sizeof(tmp), "%s.compact", path);
+	snprintf(copy, sizeof(copy), "%s/data.mdb", tmp);
+	s = small_store(dir, "a", 0, 0, &k);
+	tf_digest(s, d0);
+	store_close(s);
+	assert_int_equal(link(file, old), 0);
+	assert_int_equal(mkdir(tmp, 0700), 0);
+	fd = open(copy, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "x", 1), 1);
+	close(fd);
+
+	s = testutil_reopen(dir, "a");
+	assert_int_equal(access(old, F_OK), -1);
+	assert_int_equal(access(tmp, F_OK), -1);
+	assert_int_equal(access(file, F_OK), 0);
+	tf_digest(s, d1);
+	assert_memory_equal(d0, d1, NUSA_HASH_LEN);
+	tf_verify_clean(s);
+	store_close(s);
+	key_free(&k);
+	testutil_rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -391,6 +529,8 @@ main(void)
 		cmocka_unit_test(test_full_at_max),
 		cmocka_unit_test(test_resized_by_another_process),
 		cmocka_unit_test(test_compact),
+		cmocka_unit_test(test_compact_waiter),
+		cmocka_unit_test(test_open_removes_leftovers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
