@@ -1,6 +1,7 @@
 #include "replica.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -95,6 +96,81 @@ machine_serial(uint8_t out[NUSA_HASH_LEN])
 	return 0;
 }
 
+/* Reads netdir/name/file into buf; 0 or -1. */
+static int
+read_net(const char *netdir, const char *name, const char *file, char *buf,
+    size_t cap)
+{
+	char p[PATH_MAX];
+
+	if ((size_t)snprintf(p, sizeof(p), "%s/%s/%s", netdir, name, file) >=
+	    sizeof(p))
+		return -1;
+	return read_small(p, buf, cap) < 0 ? -1 : 0;
+}
+
+/* 1 if netdir/name/device leads to a USB device (a dongle, or a Pi 3's
+ * on-board Ethernet, which hangs off its USB hub). */
+static int
+on_usb(const char *netdir, const char *name)
+{
+	char p[PATH_MAX], real[PATH_MAX];
+
+	if ((size_t)snprintf(p, sizeof(p), "%s/%s/device", netdir, name) >=
+	    sizeof(p) || realpath(p, real) == NULL)
+		return 0;
+	return strstr(real, "/usb") != NULL;
+}
+
+int
+replica_nic(const char *netdir, uint8_t out[NUSA_HASH_LEN])
+{
+	char best[2][18] = { "", "" }, addr[64], type[16], p[PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	size_t i, k;
+	int usb, any = -1;
+	DIR *d;
+
+	if ((d = opendir(netdir)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		/* Physical: bound to a device (lo, bridges, tunnels are not). */
+		if ((size_t)snprintf(p, sizeof(p), "%s/%s/device", netdir,
+		    de->d_name) >= sizeof(p) || stat(p, &st) != 0)
+			continue;
+		/* 0: the address burnt into the card; not one made up or set
+		 * by software. Unreadable: take the address as it is. */
+		if (read_net(netdir, de->d_name, "addr_assign_type", type,
+		    sizeof(type)) == 0 && atoi(type) != 0)
+			continue;
+		if (read_net(netdir, de->d_name, "address", addr,
+		    sizeof(addr)) != 0)
+			continue;
+		for (i = k = 0; addr[i] && k < 17; i++)
+			if (addr[i] > ' ')
+				addr[k++] = (char)(addr[i] >= 'A' &&
+				    addr[i] <= 'F' ? addr[i] + 32 : addr[i]);
+		addr[k] = '\0';
+		if (k != 17 || strcmp(addr, "00:00:00:00:00:00") == 0)
+			continue;
+		usb = on_usb(netdir, de->d_name);
+		if (best[usb][0] == '\0' || strcmp(addr, best[usb]) < 0)
+			memcpy(best[usb], addr, 18);
+	}
+	closedir(d);
+	/* Built-in interfaces first: a dongle comes and goes. */
+	if (best[0][0])
+		any = 0;
+	else if (best[1][0])
+		any = 1;
+	if (any < 0)
+		return 0;
+	return hash_token(out, best[any], strlen(best[any]));
+}
+
 int
 replica_here(struct replica *r, const char *dir)
 {
@@ -119,6 +195,7 @@ replica_here(struct replica *r, const char *dir)
 	if (n > 0)
 		r->has_machine = hash_token(r->machine, buf, (size_t)n);
 	r->has_serial = machine_serial(r->serial);
+	r->has_nic = replica_nic("/sys/class/net", r->nic);
 	return 0;
 }
 
@@ -130,6 +207,9 @@ replica_compare(const struct replica *saved, const struct replica *now)
 		return REPLICA_COPY;
 	if (saved->has_serial && now->has_serial &&
 	    memcmp(saved->serial, now->serial, NUSA_HASH_LEN) != 0)
+		return REPLICA_COPY;
+	if (saved->has_nic && now->has_nic &&
+	    memcmp(saved->nic, now->nic, NUSA_HASH_LEN) != 0)
 		return REPLICA_COPY;
 	/* cp -a, rsync, a restore from a tar file: a new directory inode.
 	 * A rename keeps it. The device number alone may change when disks
@@ -196,6 +276,10 @@ replica_encode(const struct replica *r, char *buf, size_t cap)
 	    r->has_serial)) != 0 ||
 	    (rc = put_u64(&p, end, "dev", r->dev)) != 0 ||
 	    (rc = put_u64(&p, end, "ino", r->ino)) != 0)
+		return rc;
+	/* Only where read: a binding made before it existed has no line. */
+	if (r->has_nic && (rc = put_hex(&p, end, "nic", r->nic,
+	    NUSA_HASH_LEN, 1)) != 0)
 		return rc;
 	return (int)(p - buf);
 }
@@ -316,8 +400,15 @@ replica_decode(struct replica *r, const char *buf, size_t len)
 	    get_hex(&l, "serial", r->serial, NUSA_HASH_LEN,
 	    &r->has_serial) != 0 ||
 	    get_u64(&l, "dev", &r->dev) != 0 ||
-	    get_u64(&l, "ino", &r->ino) != 0 || l.p != l.end)
+	    get_u64(&l, "ino", &r->ino) != 0)
 		return -NUSA_EMALFORMED;
+	if (l.p == l.end)
+		return 0;
+	if (get_hex(&l, "nic", r->nic, NUSA_HASH_LEN, NULL) != 0 ||
+	    l.p != l.end)
+		return -NUSA_EMALFORMED;
+	r->has_nic = 1;
+	return 0;
 	return 0;
 }
 
@@ -665,9 +756,23 @@ check_locked(const char *dir, struct store *s, struct replica_status *st)
 		st->pending = 1;
 		return 0;
 	}
-	if (saved.dev != now.dev) {
-		/* Same filesystem under another device number: follow it. */
+	if (saved.dev != now.dev || (now.has_nic && !saved.has_nic)) {
+		/* Same filesystem under another device number: follow it.
+		 * A binding from before the NIC part learns it. Parts this
+		 * process cannot read stay as they were. */
 		memcpy(now.id, saved.id, sizeof(now.id));
+		if (!now.has_machine && saved.has_machine) {
+			now.has_machine = 1;
+			memcpy(now.machine, saved.machine, NUSA_HASH_LEN);
+		}
+		if (!now.has_serial && saved.has_serial) {
+			now.has_serial = 1;
+			memcpy(now.serial, saved.serial, NUSA_HASH_LEN);
+		}
+		if (!now.has_nic && saved.has_nic) {
+			now.has_nic = 1;
+			memcpy(now.nic, saved.nic, NUSA_HASH_LEN);
+		}
 		if ((rc = replica_save(&now, dir)) != 0)
 			return rc;
 	}

@@ -20,17 +20,20 @@
 
 struct store;
 
-/* Where a data directory lives. The machine and serial parts are BLAKE2b
- * hashes of /etc/machine-id and of the board's serial number (Raspberry
- * Pi), each only where this process can read it: a part one side lacks
- * is not compared, so a sandboxed nusad (systemd ProcSubset=pid hides
- * /proc/cpuinfo) and nusactl agree. NUSA_TEST_MACHINE_ID, for tests
- * only, stands for the machine id and hides the serial. */
+/* Where a data directory lives. The machine, serial and nic parts are
+ * BLAKE2b hashes of /etc/machine-id, of the board's serial number
+ * (Raspberry Pi) and of the lowest permanent MAC address of the physical
+ * network interfaces (replica_nic()), each only where this process can
+ * read it: a part one side lacks is not compared, so a sandboxed nusad
+ * (systemd ProcSubset=pid hides /proc/cpuinfo) and nusactl agree.
+ * NUSA_TEST_MACHINE_ID, for tests only, stands for the machine id and
+ * hides the serial and the nic. */
 struct replica {
 	uint8_t id[REPLICA_ID_LEN];
 	uint8_t machine[NUSA_HASH_LEN];
 	uint8_t serial[NUSA_HASH_LEN];
-	int has_machine, has_serial;
+	uint8_t nic[NUSA_HASH_LEN];
+	int has_machine, has_serial, has_nic;
 	uint64_t dev, ino;	/* of the data directory (stat, follows links) */
 };
 
@@ -55,6 +58,14 @@ struct rekey {
 	uint8_t reason;		/* enum rekey_reason */
 	uint64_t time;		/* unix seconds */
 };
+
+/* Hashes the lowest permanent MAC address (addr_assign_type 0, or
+ * unreadable) of the interfaces in netdir (/sys/class/net; another
+ * directory laid out alike in tests) that have a device link, preferring
+ * those not on USB (a dongle is unplugged; a Pi 3's Ethernet is on USB
+ * and counts when it is all there is). Returns 1 and fills out, or 0 if
+ * there is none. */
+int replica_nic(const char *netdir, uint8_t out[NUSA_HASH_LEN]);
 
 /* Fills r with where dir is now (id left zero). Returns 0 or -errno. */
 int replica_here(struct replica *r, const char *dir);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "key.h"
 #include "ledger.h"
@@ -116,8 +117,96 @@ test_here_follows_env(void **state)
 	assert_int_equal(replica_here(&b, f->box), 0);
 	assert_int_equal(a.has_machine, 1);
 	assert_int_equal(a.has_serial, 0);
+	assert_int_equal(a.has_nic, 0);
 	assert_int_equal(replica_compare(&a, &b), REPLICA_COPY);
 	assert_int_equal(replica_here(&b, "/nonexistent/nusa"), -2);
+}
+
+/* Lays out root/net/NAME like /sys/class/net: address, addr_assign_type,
+ * and a device link to root/devices/BUS/NAME (bus NULL: no device). */
+static void
+fake_nic(const char *root, const char *name, const char *bus,
+    const char *addr, int type)
+{
+	char p[512], q[512];
+	FILE *fp;
+
+	snprintf(p, sizeof(p), "%s/net", root);
+	mkdir(p, 0700);
+	snprintf(p, sizeof(p), "%s/net/%s", root, name);
+	assert_int_equal(mkdir(p, 0700), 0);
+	snprintf(p, sizeof(p), "%s/net/%s/address", root, name);
+	assert_non_null(fp = fopen(p, "w"));
+	fprintf(fp, "%s\n", addr);
+	fclose(fp);
+	snprintf(p, sizeof(p), "%s/net/%s/addr_assign_type", root, name);
+	assert_non_null(fp = fopen(p, "w"));
+	fprintf(fp, "%d\n", type);
+	fclose(fp);
+	if (bus == NULL)
+		return;
+	snprintf(q, sizeof(q), "%s/devices", root);
+	mkdir(q, 0700);
+	snprintf(q, sizeof(q), "%s/devices/%s", root, bus);
+	mkdir(q, 0700);
+	snprintf(q, sizeof(q), "%s/devices/%s/%s", root, bus, name);
+	assert_int_equal(mkdir(q, 0700), 0);
+	snprintf(p, sizeof(p), "%s/net/%s/device", root, name);
+	assert_int_equal(symlink(q, p), 0);
+}
+
+static void
+nic_of(uint8_t out[NUSA_HASH_LEN], const char *addr)
+{
+	crypto_generichash(out, NUSA_HASH_LEN, (const uint8_t *)addr,
+	    strlen(addr), NULL, 0);
+}
+
+/* The card's own MAC tells a copied card in another box of the same
+ * kind (same machine-id, same inode after a block copy): built-in
+ * interfaces first, permanent addresses only, none without a device. */
+static void
+test_nic(void **state)
+{
+	char root[64], net[128], p[256];
+	uint8_t got[NUSA_HASH_LEN], want[NUSA_HASH_LEN];
+	struct replica a, b;
+
+	(void)state;
+	testutil_tmpdir(root);
+	snprintf(net, sizeof(net), "%s/net", root);
+	assert_int_equal(replica_nic(net, got), 0);	/* no directory */
+	fake_nic(root, "lo", NULL, "00:00:00:00:00:00", 0);
+	fake_nic(root, "br0", NULL, "02:00:00:00:00:01", 0);
+	assert_int_equal(replica_nic(net, got), 0);	/* nothing physical */
+	fake_nic(root, "wlan1", "usb1", "00:0F:00:00:00:09", 0);
+	assert_int_equal(replica_nic(net, got), 1);	/* a dongle alone */
+	nic_of(want, "00:0f:00:00:00:09");
+	assert_memory_equal(got, want, NUSA_HASH_LEN);
+	fake_nic(root, "eth0", "platform", "B8:27:EB:00:00:22", 0);
+	fake_nic(root, "wlan0", "mmc", "b8:27:eb:00:00:33", 0);
+	fake_nic(root, "eth1", "platform", "00:00:00:00:00:07", 3);
+	assert_int_equal(replica_nic(net, got), 1);
+	nic_of(want, "b8:27:eb:00:00:22");	/* lowest built-in, permanent */
+	assert_memory_equal(got, want, NUSA_HASH_LEN);
+	/* The dongle unplugged: the same. */
+	snprintf(p, sizeof(p), "%s/net/wlan1", root);
+	testutil_rmtree(p);
+	assert_int_equal(replica_nic(net, got), 1);
+	assert_memory_equal(got, want, NUSA_HASH_LEN);
+
+	/* Compared only when both sides read one. */
+	memset(&a, 0, sizeof(a));
+	a.has_machine = 1;
+	a.has_nic = 1;
+	memcpy(a.nic, want, NUSA_HASH_LEN);
+	b = a;
+	assert_int_equal(replica_compare(&a, &b), REPLICA_SAME);
+	b.nic[0] ^= 1;		/* the card in another box */
+	assert_int_equal(replica_compare(&a, &b), REPLICA_COPY);
+	b.has_nic = 0;
+	assert_int_equal(replica_compare(&a, &b), REPLICA_SAME);
+	testutil_rmtree(root);
 }
 
 static void
@@ -149,6 +238,18 @@ test_encodings(void **state)
 	*strstr(bad, "abab") = 'A';
 	assert_int_equal(replica_decode(&r2, bad, (size_t)n),
 	    -NUSA_EMALFORMED);		/* one encoding: lowercase */
+	/* The nic line, where one was read, comes last. */
+	r.has_nic = 1;
+	memset(r.nic, 0x17, sizeof(r.nic));
+	n = replica_encode(&r, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_non_null(strstr(buf, "\nnic 1717"));
+	assert_int_equal(replica_decode(&r2, buf, (size_t)n), 0);
+	assert_memory_equal(&r, &r2, sizeof(r));
+	memcpy(bad, buf, (size_t)n);
+	memcpy(strstr(bad, "\nnic ") + 5, "-\n", 2);
+	assert_int_equal(replica_decode(&r2, bad, (size_t)(strstr(bad,
+	    "\nnic ") + 7 - bad)), -NUSA_EMALFORMED);
 
 	memset(&k, 0, sizeof(k));
 	memset(k.old, 1, sizeof(k.old));
@@ -347,6 +448,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_compare),
 		cmocka_unit_test(test_encodings),
+		cmocka_unit_test(test_nic),
 		cmocka_unit_test_setup_teardown(test_here_follows_env, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_check_binds_then_same,
