@@ -85,7 +85,8 @@ assert m == [{"id": "M001", "name": "Siti Aminah", "phone": "0812",
 ok
 expect 0 "$N" -d A member add M002 --name "Budi Nggaur"
 expect 0 "$N" -d A member remove M002
-"$N" -d A member list | grep -q M002 && die "removed member listed"
+out=$("$N" -d A member list) || die "member list fails"
+grep -q M002 <<<"$out" && die "removed member listed"
 ok
 expect 1 "$N" -d A account open A001 --member M404 --type sukarela
 expect 2 "$N" -d A account open A001 --member M001 --type emas

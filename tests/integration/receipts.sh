@@ -18,6 +18,7 @@ network A B
 a16=$(devid A | cut -c1-16)
 b16=$(devid B | cut -c1-16)
 "$N" -d A status >out.txt
+grep -q "^conflicts " out.txt || die "A status: $(cat out.txt)"
 grep -q "^receipt $b16" out.txt && die "A has a receipt of B before any sync"
 ok "no receipt before a sync"
 

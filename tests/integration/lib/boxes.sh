@@ -14,6 +14,17 @@ die() {
 	exit 1
 }
 
+# lacks PATTERN CMD...: CMD succeeds and no line of its output matches
+# PATTERN (grep -E). `! CMD | grep -q PATTERN` would also pass when CMD
+# fails; this dies then instead.
+lacks() {
+	local pat=$1 out rc=0
+	shift
+	out=$("$@" 2>"$tmp/lacks.err") || rc=$?
+	[ $rc = 0 ] || die "$* failed (exit $rc): $(head -c 300 "$tmp/lacks.err")"
+	! printf '%s\n' "$out" | grep -Eq -- "$pat"
+}
+
 # freeport: prints a free TCP port on 127.0.0.1.
 freeport() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
