@@ -560,6 +560,34 @@ rekey_clear(const char *dir)
 	return nusa_sync_parent(path);
 }
 
+int
+replica_claim_set(const char *dir, const uint8_t peer[NUSA_KEY_LEN],
+    uint64_t seq, uint64_t mine)
+{
+	char buf[256], hex[2 * NUSA_KEY_LEN + 1];
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "peer %s claims seq %" PRIu64
+	    " of our own feed, we have %" PRIu64 "\n",
+	    nusa_hex(hex, peer, NUSA_KEY_LEN), seq, mine);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return -ENOSPC;
+	return write_file(dir, "claim", buf, (size_t)n);
+}
+
+int
+replica_claim_clear(const char *dir)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	if ((rc = path_in(path, dir, "claim")) != 0)
+		return rc;
+	if (unlink(path) != 0)
+		return errno == ENOENT ? 0 : -errno;
+	return nusa_sync_parent(path);
+}
+
 /* ---- switching keys ---------------------------------------------------- */
 
 /* Holds an exclusive lock on DIR/replica.lock, so that nusad and nusactl
@@ -792,6 +820,7 @@ check_locked(const char *dir, struct store *s, struct replica_status *st)
 int
 replica_check(const char *dir, struct store *s, struct replica_status *st)
 {
+	char path[PATH_MAX];
 	int fd, rc;
 
 	memset(st, 0, sizeof(*st));
@@ -800,6 +829,8 @@ replica_check(const char *dir, struct store *s, struct replica_status *st)
 	if ((fd = lock_dir(dir)) < 0)
 		return fd;
 	rc = check_locked(dir, s, st);
+	if (rc == 0 && (rc = path_in(path, dir, "claim")) == 0)
+		st->claimed = access(path, F_OK) == 0;
 	close(fd);
 	return rc;
 }

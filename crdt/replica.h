@@ -100,6 +100,8 @@ struct replica_status {
 	int rekeyed;		/* this call switched keys (reason in rk) */
 	int pending;		/* writes refused until rk.new is enrolled */
 	int settled;		/* this call found rk.new enrolled: resumed */
+	int claimed;		/* a peer's claim is pending (DIR/claim):
+				 * writes wait */
 	struct rekey rk;	/* valid if rekeyed, pending or settled */
 };
 
@@ -123,6 +125,16 @@ int replica_check(const char *dir, struct store *s, struct replica_status *st);
  * nothing done, *rk is the pending state if any), or a negative error. */
 int replica_rekey(const char *dir, struct store *s, int reason,
     const uint8_t expect_old[NUSA_KEY_LEN], struct rekey *rk);
+
+/* A peer said it holds seq of our own feed, past mine (our head), and
+ * nusad waits for those entries as evidence of a restore: DIR/claim
+ * (durable, text for people, never decoded) stops every writer
+ * (replica_check() sets claimed) until replica_claim_clear(), when the
+ * entries arrived (and the key retired) or the session ended without
+ * them. Return 0 or a negative error. */
+int replica_claim_set(const char *dir, const uint8_t peer[NUSA_KEY_LEN],
+    uint64_t seq, uint64_t mine);
+int replica_claim_clear(const char *dir);
 
 /* "copy", "restore", "manual". */
 const char *rekey_reason_name(int reason);

@@ -73,6 +73,19 @@ struct peer {
 
 struct nusad;
 
+/* What a session's peer said of our own feed (docs/CLONES.md): checked
+ * once it is established; seq > 0 while its claim to hold seq, past our
+ * head mine, waits for evidence (the entries themselves). */
+struct own_claim {
+	int checked;
+	uint64_t seq, mine;
+};
+
+static void own_feed_check(struct nusad *d, size_t net, struct session *s,
+    struct own_claim *o);
+static void own_feed_end(struct nusad *d, struct session *s,
+    struct own_claim *o);
+
 /* A peer we dial: one DEALER socket, one session while connected. */
 struct link {
 	struct nusad *d;
@@ -86,7 +99,7 @@ struct link {
 	int64_t hello_at;	/* when our HELLO went, for a timeout */
 	struct session *s;
 	unsigned serial;
-	int own_checked;	/* own_feed_check() done for s */
+	struct own_claim own;	/* own_feed_check() of s */
 };
 
 /* A peer that dialed us, on the ROUTER socket. */
@@ -97,7 +110,7 @@ struct inbound {
 	uint8_t id[NUSA_KEY_LEN];
 	size_t net;
 	struct session *s;
-	int own_checked;	/* own_feed_check() done for s */
+	struct own_claim own;	/* own_feed_check() of s */
 };
 
 struct ban {
@@ -179,6 +192,7 @@ struct nusad {
 	int peers_dirty;		/* a sync ended or moved since */
 	int64_t next_watchdog, next_status;
 	int rekeyed;		/* own_feed_check() retired our key */
+	int claims;		/* sessions whose claim waits: DIR/claim */
 	struct metrics *metrics;	/* NULL unless configured */
 	struct counts cnt;
 	int64_t next_metrics;
@@ -624,6 +638,7 @@ link_close_socket(struct link *k)
 
 	if (k->s) {
 		peer_fold(d, k->cp.id, 0, k->s);
+		own_feed_end(d, k->s, &k->own);
 		session_free(&k->s);
 	}
 	if (k->mon) {
@@ -820,13 +835,14 @@ link_monitor(struct nusad *d, struct link *k)
 			}
 			k->up = 1;
 			k->hello_at = now_ms();
-			if (k->s)
+			if (k->s) {
 				peer_fold(d, k->cp.id, 0, k->s);
+				own_feed_end(d, k->s, &k->own);
+			}
 			session_free(&k->s);
 			session_conf_for(d, &c, 0);
 			c.send = link_send;
 			c.ctx = k;
-			k->own_checked = 0;
 			if ((rc = session_new(&k->s, &c, 1, k->cp.id)) == 0)
 				rc = session_start(k->s);
 			if (rc) {
@@ -847,6 +863,7 @@ link_monitor(struct nusad *d, struct link *k)
 			k->up = 0;
 			if (k->s) {
 				peer_fold(d, k->cp.id, 0, k->s);
+				own_feed_end(d, k->s, &k->own);
 				session_free(&k->s);
 			}
 			break;
@@ -873,8 +890,6 @@ link_monitor(struct nusad *d, struct link *k)
 }
 
 static void inbound_remove(struct nusad *d, size_t i);
-static void own_feed_check(struct nusad *d, size_t net, struct session *s,
-    int *checked);
 
 /* Two boxes that each dial the other would hold two sessions and push
  * every entry twice. The one with the lower device id keeps the session
@@ -931,7 +946,7 @@ link_input(struct nusad *d, struct link *k)
 			return;
 		}
 		peer_seen(d, k->cp.id, 0, 0, NULL);
-		own_feed_check(d, 0, k->s, &k->own_checked);
+		own_feed_check(d, 0, k->s, &k->own);
 		if (session_established(k->s))
 			one_way(d, k);
 	}
@@ -946,6 +961,7 @@ inbound_remove(struct nusad *d, size_t i)
 
 	if (in->s) {
 		peer_fold(d, in->id, in->net, in->s);
+		own_feed_end(d, in->s, &in->own);
 		session_free(&in->s);
 	}
 	free(in);
@@ -1075,6 +1091,8 @@ inbound_hello(struct nusad *d, const uint8_t *rid, size_t rid_len,
 	log_info(&d->log, "%s connected for %s", who, d->nets[net].name);
 	if ((rc = session_input(in->s, m)) != 0)
 		inbound_end(d, d->nin - 1, rc);
+	else
+		own_feed_check(d, net, in->s, &in->own);
 }
 
 static void
@@ -1163,7 +1181,7 @@ router_input(struct nusad *d)
 		} else {
 			peer_seen(d, id, d->in[i]->net, 0, NULL);
 			own_feed_check(d, d->in[i]->net, d->in[i]->s,
-			    &d->in[i]->own_checked);
+			    &d->in[i]->own);
 		}
 next:
 		zmq_msg_close(&rid);
@@ -1681,6 +1699,11 @@ replica_start(struct nusad *d)
 	char old[2 * NUSA_KEY_LEN + 1], nw[2 * NUSA_KEY_LEN + 1];
 	int rc;
 
+	/* A claim is a session's: one left by a run that ended waits for
+	 * nothing now (its peer will say so again if it still holds more). */
+	if ((rc = replica_claim_clear(d->cfg.data_dir)) != 0)
+		log_warn(&d->log, "%s/claim: %s", d->cfg.data_dir,
+		    nusa_strerror(rc));
 	if ((rc = replica_check(d->cfg.data_dir, d->nets[0].store, &st))) {
 		log_error(&d->log, "%s/replica, %s/rekey: %s (docs/CLONES.md)",
 		    d->cfg.data_dir, d->cfg.data_dir, nusa_strerror(rc));
@@ -1701,49 +1724,126 @@ replica_start(struct nusad *d)
 	return 0;
 }
 
-/* A peer holding more of our own feed than we do: this box was restored
- * from an older image (or a copy of it wrote). The key retires before
- * anything more is written with it; the session goes on, and brings the
- * lost entries back. This process keeps its old key for CURVE until it
- * restarts: that key is still enrolled, so peers still admit it. */
-static void
-own_feed_check(struct nusad *d, size_t net, struct session *s,
-    int *checked)
+/* Our own feed's head in our store, or 0 (none, or unreadable). */
+static uint64_t
+own_head(struct nusad *d)
 {
 	struct store_txn *t;
+	uint64_t mine;
+
+	if (store_begin(d->nets[0].store, &t, STORE_READ))
+		return 0;
+	mine = store_vector_get(t, d->key->pk);
+	store_abort(t);
+	return mine;
+}
+
+/* One claim fewer: the last one lets writers go on. */
+static void
+claim_drop(struct nusad *d, struct own_claim *o)
+{
+	int rc;
+
+	o->seq = 0;
+	if (d->claims > 0 && --d->claims == 0 &&
+	    (rc = replica_claim_clear(d->cfg.data_dir)) != 0)
+		log_error(&d->log, "%s/claim: %s: remove it by hand",
+		    d->cfg.data_dir, nusa_strerror(rc));
+}
+
+/* A peer holding more of our own feed than we do: this box was restored
+ * from an older image (or a copy of it wrote). A peer's word is not
+ * enough (any enrolled peer could make an admin box rekey by lying):
+ * from the claim on nothing is written with our key (DIR/claim stops
+ * every writer), and only an entry of our own feed past our head that
+ * actually arrived, verified and stored, retires the key. The session
+ * goes on and brings the lost entries back. A claim the peer does not
+ * make good before it says it is caught up (or the session ends) is
+ * dropped with a warning, and writes resume. This process keeps its old
+ * key for CURVE until it restarts: that key is still enrolled, so peers
+ * still admit it. */
+static void
+own_feed_check(struct nusad *d, size_t net, struct session *s,
+    struct own_claim *o)
+{
 	struct rekey rk;
 	uint64_t mine, theirs;
 	char who[17], nw[2 * NUSA_KEY_LEN + 1];
 	int rc;
 
-	if (*checked || !session_established(s))
+	if (d->cfg.mode != CONFIG_BOX || net != 0 ||
+	    !session_established(s))
 		return;
-	*checked = 1;
-	if (d->cfg.mode != CONFIG_BOX || net != 0 || d->rekeyed)
+	hex8(who, session_peer(s));
+	if (!o->checked) {
+		o->checked = 1;
+		if (d->rekeyed)
+			return;
+		theirs = session_peer_seq(s, d->key->pk);
+		mine = own_head(d);
+		if (theirs <= mine)
+			return;
+		if (d->claims == 0 && (rc = replica_claim_set(d->cfg.data_dir,
+		    session_peer(s), theirs, mine)) != 0)
+			log_error(&d->log, "%s/claim: %s", d->cfg.data_dir,
+			    nusa_strerror(rc));
+		d->claims++;
+		o->seq = theirs;
+		o->mine = mine;
+		log_warn(&d->log, "%s says it holds seq %" PRIu64 " of our "
+		    "own feed, we have %" PRIu64 ": writes wait for those "
+		    "entries", who, theirs, mine);
+	}
+	if (o->seq == 0)
 		return;
-	theirs = session_peer_seq(s, d->key->pk);
-	if (theirs == 0 || store_begin(d->nets[0].store, &t, STORE_READ))
+	if (d->rekeyed) {
+		claim_drop(d, o);
 		return;
-	mine = store_vector_get(t, d->key->pk);
-	store_abort(t);
-	if (theirs <= mine)
+	}
+	mine = own_head(d);
+	if (mine <= o->mine) {
+		if (session_stats(s)->synced == 0)
+			return;
+		log_warn(&d->log, "%s claimed seq %" PRIu64 " of our own feed "
+		    "but is caught up without sending any entry past our "
+		    "%" PRIu64 ": not a restore, key kept, writes resume",
+		    who, o->seq, o->mine);
+		claim_drop(d, o);
 		return;
+	}
 	d->rekeyed = 1;
 	rc = replica_rekey(d->cfg.data_dir, d->nets[0].store, REKEY_RESTORE,
 	    d->key->pk, &rk);
-	hex8(who, session_peer(s));
 	if (rc < 0)
 		log_error(&d->log, "%s holds seq %" PRIu64 " of our own feed, "
-		    "we have %" PRIu64 ": restored from an older copy? "
+		    "we had %" PRIu64 ": restored from an older copy? "
 		    "switching keys failed: %s; write nothing on this box",
-		    who, theirs, mine, nusa_strerror(rc));
+		    who, mine, o->mine, nusa_strerror(rc));
 	else if (rc == 0)
 		log_warn(&d->log, "%s holds seq %" PRIu64 " of our own feed, "
-		    "we have %" PRIu64 ": this box was restored from an older "
+		    "we had %" PRIu64 ": this box was restored from an older "
 		    "copy; device key retired, new device %s: ask an admin to "
-		    "run: nusactl enrol %s --role %s", who, theirs, mine,
+		    "run: nusactl enrol %s --role %s", who, mine, o->mine,
 		    nusa_hex(nw, rk.new, NUSA_KEY_LEN), nw,
 		    payload_role_name(rk.role));
+	/* Written under DIR/claim: the rekey state now stops writers. */
+	claim_drop(d, o);
+}
+
+/* s ends: a claim still waiting was not made good. */
+static void
+own_feed_end(struct nusad *d, struct session *s, struct own_claim *o)
+{
+	char who[17];
+
+	if (o->seq) {
+		log_warn(&d->log, "%s claimed seq %" PRIu64 " of our own feed "
+		    "but the session ended without any entry past our %"
+		    PRIu64 ": not a restore, key kept, writes resume",
+		    hex8(who, session_peer(s)), o->seq, o->mine);
+		claim_drop(d, o);
+	}
+	memset(o, 0, sizeof(*o));
 }
 
 int

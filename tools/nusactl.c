@@ -203,6 +203,11 @@ guard(struct ctl *c)
 		    "writing again\n");
 	if (st.pending)
 		return refuse_pending(c, &st.rk);
+	if (st.claimed)
+		return fail(c, "refused: a peer says it holds more of this "
+		    "box's own feed than the box does (restored from an older "
+		    "copy?); nusad waits for those entries: try again in a "
+		    "moment (%s/claim)", c->dir);
 	return 0;
 }
 

@@ -10,6 +10,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 N=${NUSACTL:-$here/../../build/nusactl}
 D=${NUSAD:-$here/../../build/nusad}
+ROGUE=${ROGUE:-$here/../../build/test/rogue}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nusa-clone.XXXXXX")
 . "$here/lib/boxes.sh"
 root=$tmp
@@ -46,7 +47,10 @@ settle() {
 }
 role_is() { "$N" -d "$tmp/$1" id | grep -qx "role $2"; }
 seq_of() { "$N" -d "$tmp/$1" vector | awk -v id="$2" '$1 == id {print $2}'; }
-no_fork() { ! "$N" -d "$tmp/$1" conflicts | grep -q '^fork'; }
+no_fork() { lacks '^fork' "$N" -d "$tmp/$1" conflicts; }
+# has_seq BOX AUTHOR SEQ: BOX holds AUTHOR's feed up to SEQ (re-read on
+# every call: waitfor polls it).
+has_seq() { [ "$(seq_of "$1" "$2")" = "$3" ]; }
 
 network A B
 "$N" -d A member add M1 --name "Wati" >/dev/null
@@ -122,7 +126,7 @@ waitfor 20 grep -q "this box was restored from an older copy" B.log ||
 	die "nusad of B did not detect the restore"
 IB3=$(devid B)
 [ "$IB3" != "$IB" ] || die "the restored box kept its key"
-waitfor 20 test "$(seq_of B "$IB")" = "$HEAD" ||
+waitfor 20 has_seq B "$IB" "$HEAD" ||
 	die "B did not get its own lost entries back"
 rc=0
 "$N" -d B post deposit S1 7 2>err.txt >/dev/null || rc=$?
@@ -145,6 +149,28 @@ settle 30 A B B2 || die "no convergence after the restore"
 	die "balance on B: $("$N" -d B balance S1)"
 no_fork A && no_fork B && no_fork B2 || die "a fork is reported"
 ok "after enrolment the restored box posts; every entry kept, no fork"
+
+# --- a lying peer: a claim on A's own feed without the entries --------------
+# B2 (an enrolled clerk) says it holds far more of A's feed than A does,
+# and sends none of it: A's writes wait while the claim stands, and then
+# go on under the same key.
+lie=$(($(seq_of A "$IA") + 1000))
+"$ROGUE" "$tmp/B2" "tcp://127.0.0.1:$PA" "$IA" liar "$lie" >rogue.txt 2>&1 &
+rpid=$!
+waitfor 10 grep -q "says it holds seq $lie of our own feed" A.log ||
+	die "A did not see the claim: $(cat rogue.txt)"
+rc=0
+"$N" -d A member add M7 --name Y 2>err.txt >/dev/null || rc=$?
+[ $rc = 1 ] && grep -q "nusad waits for those entries" err.txt ||
+	die "A wrote while a claim was pending (exit $rc): $(cat err.txt)"
+wait "$rpid" || die "rogue: $(cat rogue.txt)"
+waitfor 10 grep -q "claimed seq $lie of our own feed but the session ended without" \
+	A.log || die "A did not drop the claim"
+[ "$(devid A)" = "$IA" ] || die "A rekeyed on a peer's word"
+[ ! -e A/claim ] || die "A/claim is left"
+"$N" -d A member add M7 --name Y >/dev/null 2>err.txt ||
+	die "A cannot write after the claim: $(cat err.txt)"
+ok "a peer claiming A's feed without sending it: writes wait, then resume; no rekey"
 
 # --- the bundle path: a restored box imports its own newer entries ----------
 "$N" -d C keygen >/dev/null

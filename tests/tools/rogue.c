@@ -14,11 +14,14 @@
  *              text ARG, with one byte of that text changed (its
  *              signature kept)
  *   othernet   a HELLO for network ARG (64 hex digits)
+ *   liar       a HELLO claiming seq ARG of SERVER_ID's own feed, which
+ *              it never sends; the session is held for 3 seconds
  * Output lines: "welcome N", "error CODE TEXT", "no answer". */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 #include <zmq.h>
@@ -173,6 +176,11 @@ main(int argc, char **argv)
 	/* Every other mode starts with a HELLO (with an empty vector, so
 	 * the daemon will want to send us everything: we do not read it). */
 	proto_hello(&b, 1, net);
+	if (strcmp(mode, "liar") == 0) {
+		if (argc < 6 || proto_put_item(&b, server,
+		    strtoull(argv[5], NULL, 10)) != 0)
+			return 2;
+	}
 	proto_finish_items(&b);
 	zmq_send(sock, b.buf, b.len, 0);
 	if (answer(sock, 5000) != PROTO_WELCOME)
@@ -193,6 +201,15 @@ main(int argc, char **argv)
 		at[0] ^= 0x01;
 		proto_batch(&b, 0, batch, blen);
 		zmq_send(sock, b.buf, b.len, 0);
+	}
+	if (strcmp(mode, "liar") == 0) {
+		int64_t until = (int64_t)time(NULL) + 3;
+
+		/* Keep the session up, acknowledging nothing. */
+		while ((int64_t)time(NULL) < until)
+			if (answer(sock, 500) == PROTO_ERROR)
+				break;
+		goto out;
 	}
 	/* Skip what the daemon streams to us until its verdict. */
 	for (;;) {

@@ -293,6 +293,33 @@ test_check_binds_then_same(void **state)
 	assert_memory_equal(pk, f->root->pk, NUSA_KEY_LEN);
 }
 
+/* A peer's claim on our own feed stops writers until it is cleared; it
+ * changes no key. */
+static void
+test_claim_stops_writers(void **state)
+{
+	struct fx *f = *state;
+	struct replica_status st;
+	uint8_t pk[NUSA_KEY_LEN], peer[NUSA_KEY_LEN];
+	char p[200];
+
+	memset(peer, 7, sizeof(peer));
+	assert_int_equal(replica_check(f->box, f->s, &st), 0);
+	assert_false(st.claimed);
+	assert_int_equal(replica_claim_set(f->box, peer, 9, 4), 0);
+	assert_int_equal(replica_check(f->box, f->s, &st), 0);
+	assert_true(st.claimed);
+	assert_false(st.rekeyed || st.pending);
+	device_pk(f->box, pk);
+	assert_memory_equal(pk, f->root->pk, NUSA_KEY_LEN);
+	assert_int_equal(replica_claim_clear(f->box), 0);
+	snprintf(p, sizeof(p), "%s/claim", f->box);
+	assert_int_equal(access(p, F_OK), -1);
+	assert_int_equal(replica_claim_clear(f->box), 0);	/* none: fine */
+	assert_int_equal(replica_check(f->box, f->s, &st), 0);
+	assert_false(st.claimed);
+}
+
 static void
 test_move_is_not_a_copy(void **state)
 {
@@ -452,6 +479,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_here_follows_env, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_check_binds_then_same,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim_stops_writers,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_move_is_not_a_copy,
 		    setup, teardown),
