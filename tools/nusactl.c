@@ -2516,6 +2516,8 @@ cmd_hub_join(struct ctl *c)
 		unlink(fp);
 		snprintf(fp, sizeof(fp), "%s/lock.mdb", sp);
 		unlink(fp);
+		snprintf(fp, sizeof(fp), "%s/compact.lock", sp);
+		unlink(fp);
 		rmdir(sp);
 		rmdir(dir);
 	}

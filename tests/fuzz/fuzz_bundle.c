@@ -44,6 +44,8 @@ cleanup(void)
 	unlink(f);
 	snprintf(f, sizeof(f), "%s/lock.mdb", path);
 	unlink(f);
+	snprintf(f, sizeof(f), "%s/compact.lock", path);
+	unlink(f);
 	rmdir(path);
 	rmdir(dir);
 }
