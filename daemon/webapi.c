@@ -143,6 +143,11 @@ writer_key(struct req *r, struct key **k)
 		    nusa_hex(nw, st.rk.new, NUSA_KEY_LEN));
 		return -1;
 	}
+	if (st.claimed) {
+		/* A peer's claim on our own feed waits for its entries. */
+		fail(r, 503, "claim_pending", MSG_BUSY, NULL, NULL);
+		return -1;
+	}
 	snprintf(path, sizeof(path), "%s/device.key", r->c->data_dir);
 	if ((rc = key_load(k, path)) != 0) {
 		internal(r, rc);

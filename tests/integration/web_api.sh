@@ -134,7 +134,8 @@ bad 403 csrf None "a wrong CSRF token: refused"
 mv "$tmp/siti.csrf.keep" "$tmp/siti.csrf"
 req siti POST /api/v1/members '' -H 'Content-Type: text/plain' --data-binary '{"id":"M001","name":"S"}'
 expect 415 "a body that is not application/json: 415"
-"$N" -d "$tmp/a" member list | grep -q M001 && die "a refused request wrote"
+out=$("$N" -d "$tmp/a" member list) || die "member list"
+grep -q M001 <<<"$out" && die "a refused request wrote"
 ok "refused requests wrote nothing"
 
 # ---- members ----
@@ -373,6 +374,14 @@ expect 200 "sync page"
 [ "$(jf "[p['id'] for p in d['peers']]")" = "['$(devid b)']" ] || die "sync: $(cat "$tmp/out")"
 [ "$(jf "d['peers'][0]['connected'], d['hub']")" = "True None" ] || die "sync: $(cat "$tmp/out")"
 exec 7>&-
+
+# ---- a peer's claim on a's own feed: the web writes nothing meanwhile ----
+before=$("$N" -d "$tmp/a" log | wc -l)
+echo "peer x claims seq 99 of our own feed, we have 1" >"$tmp/a/claim"
+req siti POST /api/v1/postings '{"type":"deposit","account":"A001","amount":5,"confirm":true}'
+bad 503 claim_pending None "while a peer's claim waits the web writes nothing"
+rm "$tmp/a/claim"
+[ "$("$N" -d "$tmp/a" log | wc -l)" = "$before" ] || die "written during a claim"
 
 # ---- a box waiting for its new key writes nothing from the web either ----
 "$N" -d "$tmp/a" rekey >/dev/null 2>&1 || die "rekey"
