@@ -207,7 +207,8 @@ guard(struct ctl *c)
 		return fail(c, "refused: a peer says it holds more of this "
 		    "box's own feed than the box does (restored from an older "
 		    "copy?); nusad waits for those entries: try again in a "
-		    "moment (%s/claim)", c->dir);
+		    "moment (%s/claim; left by a nusad that crashed, it goes "
+		    "when nusad starts)", c->dir);
 	return 0;
 }
 
