@@ -171,6 +171,15 @@ waitfor 10 grep -q "claimed seq $lie of our own feed but the session ended witho
 "$N" -d A member add M7 --name Y >/dev/null 2>err.txt ||
 	die "A cannot write after the claim: $(cat err.txt)"
 ok "a peer claiming A's feed without sending it: writes wait, then resume; no rekey"
+lie=$((lie + 1))
+"$ROGUE" "$tmp/B2" "tcp://127.0.0.1:$PA" "$IA" liarsync "$lie" >rogue.txt 2>&1 ||
+	die "rogue: $(cat rogue.txt)"
+waitfor 10 grep -q "claimed seq $lie of our own feed but is caught up" A.log ||
+	die "A did not drop the claim of a peer caught up: $(cat rogue.txt)"
+[ "$(devid A)" = "$IA" ] || die "A rekeyed on a peer's word"
+"$N" -d A member add M8 --name Z >/dev/null 2>err.txt ||
+	die "A cannot write after the claim: $(cat err.txt)"
+ok "a claiming peer caught up without the entries: the claim is dropped, no rekey"
 
 # --- the bundle path: a restored box imports its own newer entries ----------
 "$N" -d C keygen >/dev/null

@@ -16,6 +16,8 @@
  *   othernet   a HELLO for network ARG (64 hex digits)
  *   liar       a HELLO claiming seq ARG of SERVER_ID's own feed, which
  *              it never sends; the session is held for 3 seconds
+ *   liarsync   as liar, but it refuses every batch (ACK "refused") and
+ *              answers the daemon's DONE with a DONE: caught up
  * Output lines: "welcome N", "error CODE TEXT", "no answer". */
 #include <errno.h>
 #include <stdio.h>
@@ -176,7 +178,7 @@ main(int argc, char **argv)
 	/* Every other mode starts with a HELLO (with an empty vector, so
 	 * the daemon will want to send us everything: we do not read it). */
 	proto_hello(&b, 1, net);
-	if (strcmp(mode, "liar") == 0) {
+	if (strncmp(mode, "liar", 4) == 0) {
 		if (argc < 6 || proto_put_item(&b, server,
 		    strtoull(argv[5], NULL, 10)) != 0)
 			return 2;
@@ -201,6 +203,37 @@ main(int argc, char **argv)
 		at[0] ^= 0x01;
 		proto_batch(&b, 0, batch, blen);
 		zmq_send(sock, b.buf, b.len, 0);
+	}
+	if (strcmp(mode, "liarsync") == 0) {
+		int64_t until = (int64_t)time(NULL) + 3;
+		struct proto_msg m;
+		zmq_msg_t msg;
+		int ms = 500;
+
+		zmq_setsockopt(sock, ZMQ_RCVTIMEO, &ms, sizeof(ms));
+		while ((int64_t)time(NULL) < until) {
+			zmq_msg_init(&msg);
+			if (zmq_msg_recv(&msg, sock, 0) < 0) {
+				zmq_msg_close(&msg);
+				continue;
+			}
+			rc = proto_decode(&m, zmq_msg_data(&msg),
+			    zmq_msg_size(&msg));
+			if (rc == 0 && m.type == PROTO_BATCH &&
+			    proto_ack(&b, m.number, PROTO_ACK_REFUSED, 0) == 0)
+				zmq_send(sock, b.buf, b.len, 0);
+			else if (rc == 0 && m.type == PROTO_DONE &&
+			    proto_done(&b) == 0) {
+				zmq_send(sock, b.buf, b.len, 0);
+				printf("done\n");
+			}
+			zmq_msg_close(&msg);
+			if (rc == 0 && m.type == PROTO_ERROR) {
+				printf("error %u %s\n", (unsigned)m.code, m.text);
+				break;
+			}
+		}
+		goto out;
 	}
 	if (strcmp(mode, "liar") == 0) {
 		int64_t until = (int64_t)time(NULL) + 3;
