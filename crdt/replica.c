@@ -137,7 +137,7 @@ replica_nic(const char *netdir, uint8_t out[NUSA_HASH_LEN])
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;
-		/* Physical: bound to a device (lo, bridges, tunnels are not). */
+		/* Physical: bound to a device (not lo, bridges, tunnels). */
 		if ((size_t)snprintf(p, sizeof(p), "%s/%s/device", netdir,
 		    de->d_name) >= sizeof(p) || stat(p, &st) != 0)
 			continue;

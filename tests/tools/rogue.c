@@ -229,7 +229,8 @@ main(int argc, char **argv)
 			}
 			zmq_msg_close(&msg);
 			if (rc == 0 && m.type == PROTO_ERROR) {
-				printf("error %u %s\n", (unsigned)m.code, m.text);
+				printf("error %u %s\n", (unsigned)m.code,
+				    m.text);
 				break;
 			}
 		}
