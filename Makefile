@@ -176,13 +176,14 @@ integration: build/test/nusactl build/nusactl build/test/crashshim.so \
 		build/test/nusad build/nusad build/test/rogue build/linkemu \
 		build/test/discover_probe
 	@set -e; for t in tests/integration/*.sh; do \
-		echo "== $$t"; NUSACTL=$(CURDIR)/build/test/nusactl \
+		echo "== $$t"; s=$$(date +%s); NUSACTL=$(CURDIR)/build/test/nusactl \
 		CRASHSHIM=$(CURDIR)/build/test/crashshim.so \
 		NUSAD=$(CURDIR)/build/test/nusad \
 		NUSAD_FAST=$(CURDIR)/build/nusad NUSACTL_FAST=$(CURDIR)/build/nusactl \
 		ROGUE=$(CURDIR)/build/test/rogue LINKEMU=$(CURDIR)/build/linkemu \
 		DISCOVER_PROBE=$(CURDIR)/build/test/discover_probe \
-		SHARED=$(CURDIR)/../shared bash $$t; done
+		SHARED=$(CURDIR)/../shared bash $$t; \
+		echo "== $$t: $$(($$(date +%s) - s)) s"; done
 
 # Each fuzzer replays its seed corpus and then mutates for a few seconds:
 # enough to catch a regression; make fuzz runs them for longer.
