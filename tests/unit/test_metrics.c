@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "metrics.h"
+#include "testutil.h"
 
 static void
 test_page(void **state)
@@ -92,6 +93,7 @@ test_server(void **state)
 	int port = free_port();
 
 	(void)state;
+	testutil_need_native();
 	assert_int_equal(metrics_open(&m, "example.org:9100"), -EINVAL);
 	assert_int_equal(metrics_open(&m, "127.0.0.1"), -EINVAL);
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);

@@ -159,6 +159,7 @@ test_threads_share_a_store(void **state)
 	int rc = 0;
 
 	(void)state;
+	testutil_need_native();
 	testutil_tmpdir(dir);
 	r.s = small_store(dir, "a", MIB, 0, &k);
 	f.k = k;
@@ -249,6 +250,7 @@ test_resized_by_another_process(void **state)
 	int status;
 
 	(void)state;
+	testutil_need_native();
 	testutil_tmpdir(dir);
 	s = small_store(dir, "a", MIB, 0, &k);
 	map0 = space(s).map;
@@ -304,6 +306,8 @@ test_compact(void **state)
 	size_t i, n;
 
 	(void)state;
+	/* LMDB's compacting copy starts a thread. */
+	testutil_need_native();
 	testutil_tmpdir(dir);
 	s = small_store(dir, "a", 0, 0, &k);
 	f.k = k;
@@ -417,6 +421,7 @@ test_compact_waiter(void **state)
 	size_t n;
 
 	(void)state;
+	testutil_need_native();
 	testutil_tmpdir(dir);
 	snprintf(path, sizeof(path), "%s/a", dir);
 	snprintf(file, sizeof(file), "%s/data.mdb", path);

@@ -79,3 +79,14 @@ testutil_copy(const char *dir, const char *from, const char *to)
 	    to);
 	assert_int_equal(system(cmd), 0);
 }
+
+void
+testutil_need_native(void)
+{
+	if (getenv("NUSA_TEST_EMULATED") != NULL) {
+		fprintf(stderr, "skipped: needs threads or processes sharing a store, "
+		    "not run under emulation "
+		    "(NUSA_TEST_EMULATED)\n");
+		skip();
+	}
+}

@@ -27,4 +27,12 @@ struct store *testutil_reopen(const char *dir, const char *name);
  * backup would. Fails the test on error. */
 void testutil_copy(const char *dir, const char *from, const char *to);
 
+/* Skips the current test where it cannot run: make test-cross sets
+ * NUSA_TEST_EMULATED under qemu-user, where on this machine a dynamically
+ * linked arm64 program hangs in its first pthread_create, and processes
+ * sharing an LMDB store hang on its robust mutexes (qemu-user does not
+ * implement set_robust_list). Threads and processes sharing a store are
+ * tested natively. */
+void testutil_need_native(void);
+
 #endif
