@@ -32,9 +32,14 @@
 #define FAILS_FREE	  5	/* failed sign-ins before a wait */
 #define WAIT_FIRST	  30L	/* seconds after FAILS_FREE failures; */
 #define WAIT_MAX	  900	/* doubling with each more, up to this */
-#define CONN_LIMIT	  64	/* connections at once */
-#define CONN_PER_IP	  32
-#define CONN_TIMEOUT	  10	/* seconds a connection may idle */
+#define CONN_LIMIT	  256	/* connections at once */
+#define CONN_PER_IP	  5	/* a phone opens a few; 256 / 5 addresses
+				 * are needed to fill the box */
+#define CONN_TIMEOUT	  5	/* seconds a connection may idle */
+#define STALE_AFTER	  WAIT_MAX	/* an attempt with no failure for
+					 * this long may make room */
+#define SIGNINS_MAX	  10	/* successful sign-ins of one address */
+#define SIGNINS_WINDOW	  60	/* per this many seconds */
 #define CONN_MEMORY	  (32 * 1024)	/* request line, headers, buffers */
 #define STATIC_MAX	  (8 * 1024 * 1024)	/* bytes of a served file */
 #define LANG_COOKIE_AGE	  31536000
@@ -43,6 +48,7 @@ struct session {
 	char token[TOKEN_HEX];	/* "" if the slot is free */
 	char csrf[TOKEN_HEX];
 	char user[USERS_NAME_MAX + 1];
+	uint8_t entry[32];	/* hash of the user's line at sign-in */
 	int lang;
 	time_t used;
 };
@@ -65,7 +71,8 @@ struct web {
 	struct webapi_conf api;
 	char dummy[crypto_pwhash_STRBYTES]; /* for unknown user names */
 	struct session sessions[SESSIONS_MAX];
-	struct attempt attempts[ATTEMPTS_MAX];
+	struct attempt attempts[ATTEMPTS_MAX];	/* addresses, unknown names */
+	struct attempt known[USERS_MAX];	/* names in the users file */
 };
 
 /* What one connection has sent of its body so far. */
@@ -130,6 +137,10 @@ send_answer(struct MHD_Connection *c, struct answer *a)
 	MHD_add_response_header(r, "Cache-Control", a->no_store ? "no-store" :
 	    "no-cache");
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	/* No inline script or style, nothing from elsewhere. */
+	MHD_add_response_header(r, "Content-Security-Policy",
+	    "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+	    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'");
 	MHD_add_response_header(r, "X-Frame-Options", "DENY");
 	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
 	for (i = 0; i < 2; i++)
@@ -204,7 +215,8 @@ session_find(struct web *w, const char *token, time_t now)
 /* A new session; when all slots are taken, the least recently used
  * one ends. */
 static struct session *
-session_new(struct web *w, const char *user, int lang, time_t now)
+session_new(struct web *w, const char *user, const uint8_t entry[32],
+    int lang, time_t now)
 {
 	struct session *s = &w->sessions[0];
 	size_t i;
@@ -221,41 +233,45 @@ session_new(struct web *w, const char *user, int lang, time_t now)
 	random_hex(s->token);
 	random_hex(s->csrf);
 	snprintf(s->user, sizeof(s->user), "%s", user);
+	memcpy(s->entry, entry, sizeof(s->entry));
 	s->lang = lang;
 	s->used = now;
 	return s;
 }
 
-static void
-sessions_end_user(struct web *w, const char *user)
-{
-	size_t i;
-
-	for (i = 0; i < SESSIONS_MAX; i++)
-		if (w->sessions[i].token[0] &&
-		    strcmp(w->sessions[i].user, user) == 0)
-			sodium_memzero(&w->sessions[i],
-			    sizeof(w->sessions[i]));
-}
-
 /* ---- sign-in rate limit ---- */
 
-static struct attempt *
-attempt_get(struct web *w, const char *key, int create, time_t now)
+/* An entry that may make room: free, or neither locking nor failed
+ * within STALE_AFTER seconds. */
+static int
+attempt_stale(const struct attempt *a, time_t now)
 {
-	struct attempt *a, *old = NULL;
-	size_t i;
+	return a->key[0] == '\0' || (a->until <= now &&
+	    now - a->last > STALE_AFTER);
+}
 
-	for (i = 0; i < ATTEMPTS_MAX; i++) {
-		a = &w->attempts[i];
+/* The entry of key ("a:ADDR", "s:ADDR", "u:NAME"); names in the users
+ * file (known) have a table of their own that junk names cannot fill.
+ * With create, a new entry takes a free or stale slot, the stalest; NULL
+ * if there is none (every slot locks or failed lately) or, without
+ * create, if key has no entry. */
+static struct attempt *
+attempt_get(struct web *w, const char *key, int known, int create,
+    time_t now)
+{
+	struct attempt *t = known ? w->known : w->attempts, *a, *old = NULL;
+	size_t i, n = known ? USERS_MAX : ATTEMPTS_MAX;
+
+	for (i = 0; i < n; i++) {
+		a = &t[i];
 		if (a->key[0] && strcmp(a->key, key) == 0)
 			return a;
-		/* Reuse a free slot, else the one idle longest. */
-		if (old == NULL || (old->key[0] && (a->key[0] == '\0' ||
-		    a->last < old->last)))
+		if (attempt_stale(a, now) && (old == NULL ||
+		    (old->key[0] && (a->key[0] == '\0' ||
+		    a->last < old->last))))
 			old = a;
 	}
-	if (!create)
+	if (!create || old == NULL)
 		return NULL;
 	memset(old, 0, sizeof(*old));
 	snprintf(old->key, sizeof(old->key), "%s", key);
@@ -265,19 +281,23 @@ attempt_get(struct web *w, const char *key, int create, time_t now)
 
 /* Seconds before key may try again; 0 if now. */
 static long
-attempt_wait(struct web *w, const char *key, time_t now)
+attempt_wait(struct web *w, const char *key, int known, time_t now)
 {
-	struct attempt *a = attempt_get(w, key, 0, now);
+	struct attempt *a = attempt_get(w, key, known, 0, now);
 
 	return a && a->until > now ? (long)(a->until - now) : 0;
 }
 
-static void
-attempt_failed(struct web *w, const char *key, time_t now)
+/* Counts a failure of key. Returns 0, or -ENOSPC if the table has no
+ * room (the caller refuses sign-ins until some entry goes stale). */
+static int
+attempt_failed(struct web *w, const char *key, int known, time_t now)
 {
-	struct attempt *a = attempt_get(w, key, 1, now);
+	struct attempt *a = attempt_get(w, key, known, 1, now);
 	unsigned over;
 
+	if (a == NULL)
+		return -ENOSPC;
 	a->fails++;
 	a->last = now;
 	if (a->fails >= FAILS_FREE) {
@@ -286,15 +306,38 @@ attempt_failed(struct web *w, const char *key, time_t now)
 		    (WAIT_FIRST << over) > WAIT_MAX ? WAIT_MAX :
 		    (WAIT_FIRST << over));
 	}
+	return 0;
 }
 
 static void
-attempt_clear(struct web *w, const char *key, time_t now)
+attempt_clear(struct web *w, const char *key, int known, time_t now)
 {
-	struct attempt *a = attempt_get(w, key, 0, now);
+	struct attempt *a = attempt_get(w, key, known, 0, now);
 
 	if (a)
 		memset(a, 0, sizeof(*a));
+}
+
+/* Counts a successful sign-in from an address ("s:ADDR"): at most
+ * SIGNINS_MAX in SIGNINS_WINDOW seconds, so that a loop of sign-ins
+ * cannot push everyone else's session out. Returns the seconds to wait,
+ * 0 if this one may go ahead (and is counted), -1 if the table is full. */
+static long
+signin_count(struct web *w, const char *skey, time_t now)
+{
+	struct attempt *a = attempt_get(w, skey, 0, 1, now);
+
+	if (a == NULL)
+		return -1;
+	if (now - a->until >= SIGNINS_WINDOW) {
+		a->until = now;	/* here: the window's start */
+		a->fails = 0;
+	}
+	if (a->fails >= SIGNINS_MAX)
+		return SIGNINS_WINDOW - (long)(now - a->until);
+	a->fails++;
+	a->last = now;
+	return 0;
 }
 
 static void
@@ -328,20 +371,42 @@ lang_of(struct MHD_Connection *c, const struct session *s)
 	return l < 0 ? WEBREQ_ID : l;
 }
 
+/* The hash of a user's line (name, role, PIN hash): a session lives as
+ * long as its user's line is the one signed in with. */
+static void
+entry_hash(uint8_t out[32], const struct users_entry *e)
+{
+	crypto_generichash_state st;
+	uint8_t role = (uint8_t)e->role;
+
+	crypto_generichash_init(&st, NULL, 0, 32);
+	crypto_generichash_update(&st, (const uint8_t *)e->name,
+	    strlen(e->name) + 1);
+	crypto_generichash_update(&st, &role, 1);
+	crypto_generichash_update(&st, (const uint8_t *)e->hash,
+	    strlen(e->hash));
+	crypto_generichash_final(&st, out, 32);
+}
+
 /* The signed-in user's current role from DATA_DIR/users, so that a user
  * removed or changed there (nusactl user ...) is so at once; 0 if the
- * user is gone. */
+ * user is gone or their line changed since s signed in (a new PIN or
+ * role: remove and add again). */
 static int
-current_role(struct web *w, const char *user)
+current_role(struct web *w, const struct session *s)
 {
 	struct users *u = NULL;
 	const struct users_entry *e;
+	uint8_t h[32];
 	int role = 0;
 
 	if (users_load(&u, w->users_path) != 0)
 		return 0;
-	if ((e = users_find(u, user)) != NULL)
-		role = e->role;
+	if ((e = users_find(u, s->user)) != NULL) {
+		entry_hash(h, e);
+		if (sodium_memcmp(h, s->entry, sizeof(h)) == 0)
+			role = e->role;
+	}
 	users_free(&u);
 	return role;
 }
@@ -363,6 +428,21 @@ me_json(const struct session *s, int role)
 }
 
 static void
+refuse_wait(struct web *w, struct answer *a, int lang, long wait,
+    const char *user, const char *addr, const char *why)
+{
+	char secs[24];
+
+	snprintf(secs, sizeof(secs), "%ld", wait);
+	answer_error(a, lang, 429, "rate_limited", MSG_RATE_LIMITED, NULL,
+	    secs);
+	json_object_set_new(a->json, "retry_after", json_integer(wait));
+	a->retry_after = wait;
+	log_info(w->log, "web: sign-in of %s from %s refused for %lds (%s)",
+	    user, addr, wait, why);
+}
+
+static void
 login(struct web *w, struct MHD_Connection *c, const struct conn *cn,
     struct answer *a, int lang, time_t now)
 {
@@ -371,34 +451,16 @@ login(struct web *w, struct MHD_Connection *c, const struct conn *cn,
 	struct users *u = NULL;
 	const struct users_entry *ue;
 	struct session *s;
-	char akey[64], ukey[USERS_NAME_MAX + 8];
-	long wait;
+	char akey[64], skey[64], ukey[USERS_NAME_MAX + 8];
+	uint8_t eh[32] = { 0 };
+	long wait, sw;
 	json_t *o;
-	int ok, role = 0;
+	int ok, role = 0, known;
 
 	if (webreq_parse(&o, cn->body, cn->len, 0, &e) != 0 ||
 	    webreq_login(o, &l, &e) != 0) {
 		json_decref(o);
 		answer_err(a, lang, &e);
-		return;
-	}
-	client_key(c, akey, sizeof(akey));
-	snprintf(ukey, sizeof(ukey), "u:%s", l.user);
-	wait = attempt_wait(w, akey, now);
-	if (attempt_wait(w, ukey, now) > wait)
-		wait = attempt_wait(w, ukey, now);
-	if (wait > 0) {
-		char secs[24];
-
-		snprintf(secs, sizeof(secs), "%ld", wait);
-		answer_error(a, lang, 429, "rate_limited", MSG_RATE_LIMITED,
-		    NULL, secs);
-		json_object_set_new(a->json, "retry_after",
-		    json_integer(wait));
-		a->retry_after = wait;
-		log_info(w->log, "web: sign-in of %s from %s refused for %lds "
-		    "after failures", l.user, akey + 2, wait);
-		json_decref(o);
 		return;
 	}
 	if (users_load(&u, w->users_path) != 0) {
@@ -408,23 +470,39 @@ login(struct web *w, struct MHD_Connection *c, const struct conn *cn,
 		return;
 	}
 	ue = users_find(u, l.user);
+	known = ue != NULL;
+	client_key(c, akey, sizeof(akey));
+	snprintf(skey, sizeof(skey), "s:%s", akey + 2);
+	snprintf(ukey, sizeof(ukey), "u:%s", l.user);
+	wait = attempt_wait(w, akey, 0, now);
+	if (attempt_wait(w, ukey, known, now) > wait)
+		wait = attempt_wait(w, ukey, known, now);
+	if (wait > 0) {
+		refuse_wait(w, a, lang, wait, l.user, akey + 2,
+		    "after failures");
+		users_free(&u);
+		json_decref(o);
+		return;
+	}
 	/* An unknown name costs the same time as a wrong PIN. */
 	if (ue) {
 		ok = users_verify(ue, l.pin) == 0;
 		role = ue->role;
-	} else {
-		/* Made at the first need: it costs what a sign-in costs. */
-		if (w->dummy[0] == '\0' && crypto_pwhash_str(w->dummy,
-		    "nusa", 4, crypto_pwhash_OPSLIMIT_INTERACTIVE,
-		    crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
-			w->dummy[0] = '\0';
-		ok = w->dummy[0] && crypto_pwhash_str_verify(w->dummy,
-		    l.pin, strlen(l.pin)) == 2;	/* never: 0 or -1 */
-	}
+		entry_hash(eh, ue);
+	} else
+		ok = crypto_pwhash_str_verify(w->dummy, l.pin,
+		    strlen(l.pin)) == 2;	/* never: 0 or -1 */
 	users_free(&u);
 	if (!ok) {
-		attempt_failed(w, akey, now);
-		attempt_failed(w, ukey, now);
+		if (attempt_failed(w, akey, 0, now) != 0 ||
+		    attempt_failed(w, ukey, known, now) != 0) {
+			/* No room to count it: refuse rather than forget
+			 * a lock. */
+			refuse_wait(w, a, lang, WAIT_FIRST, l.user, akey + 2,
+			    "failure table full");
+			json_decref(o);
+			return;
+		}
 		log_info(w->log, "web: failed sign-in as %s from %s", l.user,
 		    akey + 2);
 		answer_error(a, lang, 401, "login_failed", MSG_LOGIN_FAILED,
@@ -432,13 +510,20 @@ login(struct web *w, struct MHD_Connection *c, const struct conn *cn,
 		json_decref(o);
 		return;
 	}
-	attempt_clear(w, akey, now);
-	attempt_clear(w, ukey, now);
+	/* A full table does not stop a good sign-in. */
+	if ((sw = signin_count(w, skey, now)) > 0) {
+		refuse_wait(w, a, lang, sw, l.user, akey + 2,
+		    "too many sign-ins");
+		json_decref(o);
+		return;
+	}
+	attempt_clear(w, akey, 0, now);
+	attempt_clear(w, ukey, known, now);
 	/* A sign-in always gets a fresh token: the old one ends. */
 	if ((s = session_find(w, MHD_lookup_connection_value(c,
 	    MHD_COOKIE_KIND, "nusa_session"), now)) != NULL)
 		sodium_memzero(s, sizeof(*s));
-	s = session_new(w, l.user, lang, now);
+	s = session_new(w, l.user, eh, lang, now);
 	snprintf(a->cookie[0], sizeof(a->cookie[0]),
 	    "nusa_session=%s; Path=/; HttpOnly; SameSite=Strict", s->token);
 	a->status = 200;
@@ -524,8 +609,8 @@ api(struct web *w, struct MHD_Connection *c, const char *method,
 		a->json = json_pack("{s:s}", "lang", webreq_lang_name(l));
 		return;
 	}
-	if (s && (role = current_role(w, s->user)) == 0) {
-		sessions_end_user(w, s->user);
+	if (s && (role = current_role(w, s)) == 0) {
+		sodium_memzero(s, sizeof(*s));
 		s = NULL;
 	}
 	if (s == NULL) {
@@ -824,8 +909,11 @@ web_open(struct web **out, const struct web_conf *c)
 	char host[CONFIG_ADDR_MAX];
 	const char *why = NULL;
 	unsigned port;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-	    MHD_USE_ERROR_LOG;
+	/* epoll: more than FD_SETSIZE descriptors, no poll() of all of
+	 * them at every turn. */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+	    (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ?
+	    MHD_USE_EPOLL : MHD_USE_POLL);
 	struct web *w;
 	int rc;
 
@@ -846,6 +934,14 @@ web_open(struct web **out, const struct web_conf *c)
 	    sizeof(w->control), "%s", c->control) >= sizeof(w->control)) {
 		free(w);
 		return -ENAMETOOLONG;
+	}
+	/* Made now, not at the first unknown name: that one would take
+	 * twice as long as a wrong PIN. */
+	if (crypto_pwhash_str(w->dummy, "nusa-no-such-user", 17,
+	    crypto_pwhash_OPSLIMIT_INTERACTIVE,
+	    crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+		free(w);
+		return -ENOMEM;
 	}
 	w->api.store = c->store;
 	w->api.key = c->key;

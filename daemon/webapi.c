@@ -1025,13 +1025,20 @@ users_api(struct req *r, const char *method, const char *name,
 	struct users *list = NULL;
 	json_t *o = NULL, *arr;
 	size_t i;
-	int rc;
+	int rc, lk;
 
 	if (r->who->role != USERS_ADMIN) {
 		fail(r, 403, "forbidden", MSG_FORBIDDEN, NULL, NULL);
 		return;
 	}
+	/* Load, change and save under the file's lock (nusactl user ...
+	 * takes it too). */
+	if ((lk = users_lock(r->c->users_path)) < 0) {
+		internal(r, lk);
+		return;
+	}
 	if ((rc = users_load(&list, r->c->users_path)) != 0) {
+		users_unlock(lk);
 		internal(r, rc);
 		return;
 	}
@@ -1066,6 +1073,7 @@ users_api(struct req *r, const char *method, const char *name,
 			reply(r, 204, NULL);
 	} else
 		fail(r, 405, "method", MSG_METHOD, NULL, NULL);
+	users_unlock(lk);
 	json_decref(o);
 	users_free(&list);
 }

@@ -2611,7 +2611,7 @@ cmd_user_add(struct ctl *c)
 {
 	char path[PATH_MAX], pin[USERS_PIN_MAX + 2];
 	struct users *u = NULL;
-	int role, rc;
+	int role, rc, lk = -1;
 
 	if (!users_name_ok(c->argv[0]))
 		die(c, "bad user name '%s' (1 to %d of A-Z a-z 0-9 . _ -)",
@@ -2628,6 +2628,7 @@ cmd_user_add(struct ctl *c)
 		users_free(&u);
 		return fail(c, "user %s exists already", c->argv[0]);
 	}
+	users_free(&u);
 	if (c->opt[O_PIN_STDIN]) {
 		rc = read_line(stdin, pin, sizeof(pin));
 		if (rc == -ERANGE || (rc == 0 && strlen(pin) > USERS_PIN_MAX))
@@ -2637,6 +2638,14 @@ cmd_user_add(struct ctl *c)
 			rc = fail(c, "no PIN on standard input");
 	} else
 		rc = ask_pin(c, pin, sizeof(pin));
+	/* The PIN is in: now load, change and save under the lock, so
+	 * that no other writer's change is lost. */
+	if (rc == 0 && (lk = users_lock(path)) < 0)
+		rc = fail(c, "%s.lock: %s", path, nusa_strerror(lk));
+	if (rc == 0 && (rc = users_load(&u, path)) != 0)
+		rc = fail(c, "%s: %s", path, nusa_strerror(rc));
+	if (rc == 0 && users_find(u, c->argv[0]))
+		rc = fail(c, "user %s exists already", c->argv[0]);
 	if (rc == 0) {
 		rc = users_add(u, c->argv[0], role, pin);
 		if (rc == -NUSA_ERANGE)
@@ -2650,6 +2659,7 @@ cmd_user_add(struct ctl *c)
 			printf("user %s added as %s\n", c->argv[0],
 			    users_role_name(role));
 	}
+	users_unlock(lk);
 	sodium_memzero(pin, sizeof(pin));
 	users_free(&u);
 	return rc;
@@ -2689,17 +2699,22 @@ cmd_user_remove(struct ctl *c)
 {
 	char path[PATH_MAX];
 	struct users *u = NULL;
-	int rc;
+	int rc, lk;
 
 	users_path(c, path);
-	if ((rc = users_load(&u, path)) != 0)
+	if ((lk = users_lock(path)) < 0)
+		return fail(c, "%s.lock: %s", path, nusa_strerror(lk));
+	if ((rc = users_load(&u, path)) != 0) {
+		users_unlock(lk);
 		return fail(c, "%s: %s", path, nusa_strerror(rc));
+	}
 	if ((rc = users_remove(u, c->argv[0])) != 0)
 		rc = fail(c, "no user %s", c->argv[0]);
 	else if ((rc = users_save(u, path)) != 0)
 		rc = fail(c, "%s: %s", path, nusa_strerror(rc));
 	else
 		printf("user %s removed\n", c->argv[0]);
+	users_unlock(lk);
 	users_free(&u);
 	return rc;
 }

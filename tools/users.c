@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -224,11 +225,13 @@ users_save(const struct users *u, const char *path)
 	size_t i;
 	int fd, rc = 0;
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+	/* A name of its own (mode 0600): two writers never share one. */
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >=
+	    sizeof(tmp))
 		return -ENAMETOOLONG;
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600)) < 0)
+	if ((fd = mkstemp(tmp)) < 0)
 		return -errno;
+	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 	owner_of_dir(fd, path);
 	if ((f = fdopen(fd, "w")) == NULL) {
 		rc = -errno;
@@ -251,6 +254,35 @@ users_save(const struct users *u, const char *path)
 		return rc;
 	}
 	return nusa_sync_parent(path);
+}
+
+int
+users_lock(const char *path)
+{
+	char lk[4096];
+	int fd;
+
+	if ((size_t)snprintf(lk, sizeof(lk), "%s.lock", path) >= sizeof(lk))
+		return -ENAMETOOLONG;
+	if ((fd = open(lk, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return -errno;
+	owner_of_dir(fd, path);
+	while (flock(fd, LOCK_EX) != 0) {
+		if (errno != EINTR) {
+			int rc = -errno;
+
+			close(fd);
+			return rc;
+		}
+	}
+	return fd;
+}
+
+void
+users_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);	/* drops the flock */
 }
 
 const struct users_entry *

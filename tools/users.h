@@ -58,9 +58,16 @@ int users_parse(struct users **out, const char *text, size_t len,
  * sets *out, -errno, -EFBIG or -NUSA_EMALFORMED. */
 int users_load(struct users **out, const char *path);
 
-/* Writes u to path: path.tmp (0600), fsync, rename, sync of the parent.
- * Returns 0 or -errno. */
+/* Writes u to path: a new path.tmp.XXXXXX (0600), fsync, rename, sync
+ * of the parent. Returns 0 or -errno. A change is users_lock(),
+ * users_load(), the change, users_save(), users_unlock(). */
 int users_save(const struct users *u, const char *path);
+
+/* Takes the lock of the users file at path (flock of path.lock, made
+ * if missing), waiting for whoever holds it. Returns the lock's fd for
+ * users_unlock(), or -errno. */
+int users_lock(const char *path);
+void users_unlock(int fd);
 
 /* Returns the user called name, or NULL. */
 const struct users_entry *users_find(const struct users *u,

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -136,6 +138,74 @@ test_parse_rejects(void **state)
 	users_free(&u);
 }
 
+/* One writer: ROUNDS times lock, load, add "wN_K", wait a little,
+ * save, unlock. Exits 0 if every step went well. */
+#define WRITERS 3
+#define ROUNDS	8
+static int
+writer(const char *path, int n, const char *hash)
+{
+	struct users *u = NULL, *one = NULL;
+	struct users_entry *v;
+	char line[256];
+	int k, lk;
+
+	for (k = 0; k < ROUNDS; k++) {
+		snprintf(line, sizeof(line), "w%d_%d clerk %s\n", n, k, hash);
+		if (users_parse(&one, line, strlen(line), NULL) != 0 ||
+		    (lk = users_lock(path)) < 0 ||
+		    users_load(&u, path) != 0)
+			return 1;
+		if ((v = realloc(u->v, (u->n + 1) * sizeof(*v))) == NULL)
+			return 1;
+		u->v = v;
+		u->v[u->n++] = one->v[0];
+		u->cap = u->n;
+		usleep(2000);	/* a wide window for a lost change */
+		if (users_save(u, path) != 0)
+			return 1;
+		users_unlock(lk);
+		users_free(&u);
+		users_free(&one);
+	}
+	return 0;
+}
+
+/* Writers at once, each under the lock: every change lands. */
+static void
+test_concurrent_writers(void **state)
+{
+	char dir[64], path[128], name[32];
+	struct users *u = users_new(), *v = NULL;
+	pid_t pid[WRITERS];
+	int i, k, st;
+
+	(void)state;
+	testutil_tmpdir(dir);
+	snprintf(path, sizeof(path), "%s/users", dir);
+	assert_int_equal(users_add(u, "siti", USERS_CLERK, "1234"), 0);
+	for (i = 0; i < WRITERS; i++) {
+		pid[i] = fork();
+		assert_true(pid[i] >= 0);
+		if (pid[i] == 0)
+			_exit(writer(path, i, u->v[0].hash));
+	}
+	for (i = 0; i < WRITERS; i++) {
+		assert_int_equal(waitpid(pid[i], &st, 0), pid[i]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	assert_int_equal(users_load(&v, path), 0);
+	assert_int_equal(v->n, WRITERS * ROUNDS);
+	for (i = 0; i < WRITERS; i++)
+		for (k = 0; k < ROUNDS; k++) {
+			snprintf(name, sizeof(name), "w%d_%d", i, k);
+			assert_non_null(users_find(v, name));
+		}
+	users_free(&v);
+	users_free(&u);
+	testutil_rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -144,6 +214,7 @@ main(void)
 		cmocka_unit_test(test_hash_verify),
 		cmocka_unit_test(test_file_roundtrip),
 		cmocka_unit_test(test_parse_rejects),
+		cmocka_unit_test(test_concurrent_writers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
