@@ -1536,13 +1536,16 @@ discover_start(struct nusad *d)
 	unsigned port;
 	int rc;
 
+	/* Without listen only the web app (if http is set) is published:
+	 * a box that dials a hub still has a .local web name. */
 	if (!d->cfg.discovery || d->cfg.mode != CONFIG_BOX ||
-	    d->cfg.listen[0] == '\0')
+	    (d->cfg.listen[0] == '\0' && d->web == NULL))
 		return;
 	net_hash(nh, d);
 	snprintf(name, sizeof(name), "nusa-%s", hex8(hex, d->key->pk));
-	rc = discover_open(&d->disc, name, (uint16_t)listen_port(
-	    d->cfg.listen), d->key->pk, nh, PROTO_VERSION, on_discovered, d);
+	rc = discover_open(&d->disc, name, d->cfg.listen[0] ?
+	    (uint16_t)listen_port(d->cfg.listen) : 0, d->key->pk, nh,
+	    PROTO_VERSION, on_discovered, d);
 	if (rc) {
 		log_warn(&d->log, "discovery off: %s", nusa_strerror(rc));
 		d->disc = NULL;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <zmq.h>
 
@@ -63,7 +64,7 @@ internal(struct req *r, int rc)
 	fail(r, 500, "internal", MSG_INTERNAL, NULL, NULL);
 }
 
-/* "1.250.000", as the message catalogue shows rupiah. */
+/* "Rp 1.250.000", "-Rp 1.000": rupiah as the web app shows them. */
 static void
 rupiah(char out[32], int64_t v)
 {
@@ -74,6 +75,8 @@ rupiah(char out[32], int64_t v)
 		out[o++] = '-';
 		v = -v;
 	}
+	memcpy(out + o, "Rp ", 3);
+	o += 3;
 	n = (size_t)snprintf(digits, sizeof(digits), "%" PRId64, v);
 	for (i = 0; i < n; i++) {
 		if (i > 0 && (n - i) % 3 == 0)
@@ -81,6 +84,21 @@ rupiah(char out[32], int64_t v)
 		out[o++] = digits[i];
 	}
 	out[o] = '\0';
+}
+
+/* Today in the box's time zone (TZ, /etc/localtime): a clerk's deposit
+ * at 06:00 WITA is booked today, not yesterday as in UTC. The web app
+ * sends the phone's date anyway; nusactl keeps UTC (docs/cli.md). */
+static uint32_t
+local_today(void)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (localtime_r(&now, &tm) == NULL)
+		return ledger_today();
+	return (uint32_t)(tm.tm_year + 1900) * 10000 +
+	    (uint32_t)(tm.tm_mon + 1) * 100 + (uint32_t)tm.tm_mday;
 }
 
 static const char *
@@ -727,7 +745,7 @@ post_posting(struct req *r, const char *body, size_t len)
 		rc = 1;
 	} else {
 		rc = ledger_post_by(t, k, p.type, p.account, NULL,
-		    p.amount, p.memo, p.date ? p.date : ledger_today(),
+		    p.amount, p.memo, p.date ? p.date : local_today(),
 		    r->who->user, id);
 		if (rc == 0)
 			rc = state_balance(t, p.account, &after);
@@ -792,7 +810,7 @@ post_reverse(struct req *r, const char *entry, const char *body, size_t len)
 	}
 	if ((rc = store_begin(r->c->store, &t, STORE_WRITE)) == 0) {
 		rc = ledger_reverse_by(t, k, orig, v.memo,
-		    ledger_today(), r->who->user, id);
+		    local_today(), r->who->user, id);
 		if (rc == 0)
 			rc = store_commit(t);
 		else
@@ -808,7 +826,8 @@ post_reverse(struct req *r, const char *entry, const char *body, size_t len)
 	else if (rc == -NUSA_EEXIST)
 		fail(r, 409, "already_reversed", MSG_REVERSED, NULL, NULL);
 	else if (rc == -NUSA_EFUNDS)
-		fail(r, 409, "insufficient_funds", MSG_FUNDS, NULL, "?");
+		fail(r, 409, "insufficient_funds", MSG_FUNDS_REVERSE, NULL,
+		    NULL);
 	else
 		internal(r, rc);
 }

@@ -112,8 +112,11 @@ static const char *const msgs[MSG_COUNT][2] = {
 		"%s sudah ada.",
 		"%s exists already." },
 	[MSG_FUNDS] = {
-		"Saldo tidak cukup: saldo sekarang Rp %s.",
-		"Insufficient funds: the balance is Rp %s." },
+		"Saldo tidak cukup: saldo sekarang %s.",
+		"Insufficient funds: the balance is %s." },
+	[MSG_FUNDS_REVERSE] = {
+		"Saldo tidak cukup untuk membatalkan transaksi ini.",
+		"The balance is too low to reverse this posting." },
 	[MSG_REVERSED] = {
 		"Transaksi ini sudah dibatalkan, atau merupakan pembatalan.",
 		"This posting is reversed already, or is itself a "
@@ -161,6 +164,39 @@ webreq_fail(struct webreq_err *e, int status, const char *code, int msg,
 	return -1;
 }
 
+/* The fields' names as the messages show them, in each language. */
+static const char *const labels[][3] = {
+	{ "name", "nama", "name" },
+	{ "village", "desa", "village" },
+	{ "amount", "jumlah", "amount" },
+	{ "account", "rekening", "account" },
+	{ "memo", "keterangan", "memo" },
+	{ "member", "anggota", "member" },
+	{ "type", "jenis", "type" },
+	{ "date", "tanggal", "date" },
+	{ "pin", "PIN", "PIN" },
+	{ "user", "pengguna", "user" },
+	{ "role", "peran", "role" },
+	{ "confirm", "konfirmasi", "confirm" },
+	{ "id", "nomor", "id" },
+	{ "lang", "bahasa", "language" },
+	{ "limit", "batas", "limit" },
+	{ "offset", "mulai", "offset" },
+	{ "q", "cari", "search" },
+	{ "body", "isi", "body" },
+};
+
+const char *
+webreq_label(const char *field, int lang)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(labels) / sizeof(labels[0]); i++)
+		if (strcmp(labels[i][0], field) == 0)
+			return labels[i][lang == WEBREQ_EN ? 2 : 1];
+	return field;
+}
+
 static int
 invalid(struct webreq_err *e, const char *field, int msg)
 {
@@ -181,7 +217,10 @@ webreq_message(const struct webreq_err *e, int lang, char *buf, size_t cap)
 		snprintf(buf, cap, "%s", m);
 		return;
 	}
-	snprintf(buf, cap, "%.*s%s%s", (int)(pct - m), m, e->arg, pct + 2);
+	/* The field's own name becomes its label in lang. */
+	snprintf(buf, cap, "%.*s%s%s", (int)(pct - m), m, e->field &&
+	    strcmp(e->arg, e->field) == 0 ? webreq_label(e->arg, lang) :
+	    e->arg, pct + 2);
 }
 
 json_t *
@@ -233,6 +272,12 @@ webreq_parse(json_t **out, const char *body, size_t len, int empty_ok,
 	/* jansson checks UTF-8; JSON_REJECT_DUPLICATES leaves one meaning
 	 * per body; a NUL inside a string is refused by text() below. */
 	o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	/* A number too big for an integer is still JSON: read numbers as
+	 * reals, and the field's own check names it (2^63 as an amount is
+	 * "the amount must be whole rupiah from 1 to ..."). */
+	if (o == NULL && strstr(jerr.text, "too big") != NULL)
+		o = json_loadb(body, len, JSON_REJECT_DUPLICATES |
+		    JSON_DECODE_INT_AS_REAL, &jerr);
 	if (o == NULL || !json_is_object(o)) {
 		json_decref(o);
 		return invalid(e, "body", MSG_BODY_JSON);

@@ -30,7 +30,7 @@ enum webreq_msg {
 	MSG_BAD_USER, MSG_BAD_PIN, MSG_BAD_NUMBER, MSG_BAD_ENTRY,
 	MSG_LOGIN_FAILED, MSG_NOT_SIGNED_IN, MSG_RATE_LIMITED, MSG_FORBIDDEN,
 	MSG_CSRF, MSG_NOT_FOUND, MSG_NO_MEMBER, MSG_NO_ACCOUNT, MSG_NO_ENTRY,
-	MSG_NO_USER, MSG_EXISTS, MSG_FUNDS, MSG_REVERSED, MSG_ACCT_KIND,
+	MSG_NO_USER, MSG_EXISTS, MSG_FUNDS, MSG_FUNDS_REVERSE, MSG_REVERSED, MSG_ACCT_KIND,
 	MSG_TOO_LARGE, MSG_CONTENT_TYPE, MSG_METHOD, MSG_INTERNAL, MSG_SELF,
 	MSG_BUSY, MSG_PENDING, MSG_COUNT
 };
@@ -48,6 +48,10 @@ struct webreq_err {
  * NULL. */
 int webreq_fail(struct webreq_err *e, int status, const char *code,
     int msg, const char *field, const char *arg);
+
+/* The name a message shows for field in lang ("name" -> "nama" in
+ * Indonesian); field itself if it has no label. */
+const char *webreq_label(const char *field, int lang);
 
 /* Writes e's message in lang into buf (cap bytes, NUL-terminated). */
 void webreq_message(const struct webreq_err *e, int lang, char *buf,

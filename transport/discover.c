@@ -685,6 +685,19 @@ publish(struct discover *d)
 	}
 	if (!avahi_entry_group_is_empty(d->group))
 		return;
+	/* A box that does not listen publishes only its web app. */
+	if (d->port == 0) {
+		r = d->http_port ? avahi_entry_group_add_service(d->group,
+		    AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, 0, d->name,
+		    "_http._tcp", NULL, NULL, d->http_port, "path=/", NULL) :
+		    0;
+		if (r < 0)
+			publish_later(d, "add service", r);
+		else if (d->http_port &&
+		    (r = avahi_entry_group_commit(d->group)) < 0)
+			publish_later(d, "commit", r);
+		return;
+	}
 	snprintf(v, sizeof v, "v=%u", d->proto);
 	memcpy(id, "id=", 3);
 	nusa_hex(id + 3, d->device, NUSA_KEY_LEN);
@@ -757,7 +770,8 @@ browse_cb(AvahiServiceBrowser *b, AvahiIfIndex iface, AvahiProtocol proto,
 static void
 browse(struct discover *d)
 {
-	if (d->browser != NULL || d->client == NULL || !d->running)
+	if (d->browser != NULL || d->client == NULL || !d->running ||
+	    d->port == 0)
 		return;
 	d->browser = avahi_service_browser_new(d->client, AVAHI_IF_UNSPEC,
 	    AVAHI_PROTO_INET, DISCOVER_TYPE, NULL, 0, browse_cb, d);
@@ -893,7 +907,7 @@ discover_open(struct discover **out, const char *name, uint16_t port,
 
 	*out = NULL;
 	if (name == NULL || strlen(name) >= sizeof d->name ||
-	    !avahi_is_valid_service_name(name) || port == 0 || fn == NULL)
+	    !avahi_is_valid_service_name(name) || fn == NULL)
 		return -EINVAL;
 	if ((d = calloc(1, sizeof *d)) == NULL)
 		return -ENOMEM;

@@ -64,7 +64,9 @@ typedef void (*discover_fn)(int found, const struct discover_peer *p,
  * under Avahi's alternative name ("nusa-0a1b2c3d #2") instead. Succeeds
  * even if the Avahi daemon or the system bus is not there
  * (discover_running() says 0): the module connects when they appear.
- * Returns 0, -EINVAL for a bad name or port, -ENOMEM. Caller closes with
+ * Port 0: a box that does not listen, so neither published as a peer nor
+ * browsing; only discover_set_http()'s web app is published.
+ * Returns 0, -EINVAL for a bad name, -ENOMEM. Caller closes with
  * discover_close(). */
 int discover_open(struct discover **out, const char *name, uint16_t port,
     const uint8_t device[NUSA_KEY_LEN], const uint8_t nethash[16],

@@ -464,6 +464,14 @@
 					t('member.open_account'), 'button secondary')));
 	}
 
+	/* Today on this phone, YYYY-MM-DD in its own time zone. */
+	function localToday() {
+		var d = new Date();
+		function two(n) { return (n < 10 ? '0' : '') + n; }
+		return d.getFullYear() + '-' + two(d.getMonth() + 1) + '-' +
+			two(d.getDate());
+	}
+
 	/* A "reverse" button that asks for a memo and a second tap. */
 	function reverseControl(entry, done) {
 		var wrap = h('div', {class: 'reverse'});
@@ -603,8 +611,8 @@
 				amount: parseAmount(amount.value), confirm: confirm};
 			if (memo.value.trim())
 				b.memo = memo.value.trim();
-			if (date.value)
-				b.date = date.value;
+			/* The phone's own date: the box may keep UTC. */
+			b.date = date.value || localToday();
 			return b;
 		}
 		onSubmit(form, async function () {

@@ -45,4 +45,20 @@ code=$(avahi_exec 1 curl -s -o /dev/null -w '%{http_code}' "http://$(avahi_addr 
 [ "$code" = 200 ] || die "the published address does not answer: $code"
 ok "and answers there"
 stop A
+
+# A box that only dials out (no listen) still has its .local web name,
+# and is not published as a peer.
+sed -i '/^listen = /d' "$tmp/A.conf"
+NUSAD_WRAP="avahi_exec 1" start A
+for i in $(seq 1 100); do
+	avahi_exec 1 avahi-browse -tprk _http._tcp 2>/dev/null >"$tmp/browse" || true
+	grep -q "^=;.*;_http._tcp;.*;8080;" "$tmp/browse" && break
+	sleep 0.2
+done
+grep -q "^=;.*;IPv4;nusa-.*;_http._tcp;.*;$(avahi_addr 1);8080;\"path=/\"" "$tmp/browse" ||
+	die "no listen: no _http._tcp on 8080: $(cat "$tmp/browse")"
+avahi_exec 1 avahi-browse -tprk _nusa._tcp 2>/dev/null >"$tmp/browse" || true
+grep -q "^=;.*_nusa._tcp" "$tmp/browse" && die "no listen, yet _nusa._tcp: $(cat "$tmp/browse")"
+ok "without listen only the web app is published"
+stop A
 echo "web_discovery.sh: $pass checks passed"

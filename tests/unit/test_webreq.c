@@ -97,6 +97,10 @@ test_posting(void **state)
 	assert_int_equal(p.date, 0);
 	assert_string_equal(p.memo, "");
 	assert_false(p.confirm);
+	/* 2^63 is JSON, but no amount: the amount is named, not the body. */
+	assert_int_equal(posting("{\"type\":\"deposit\",\"account\":\"A1\","
+	    "\"amount\":9223372036854775808,\"confirm\":true}", &p, &f), -1);
+	assert_string_equal(f, "amount");
 #define REFUSED(b, fld)                                                 \
 	do {                                                            \
 		f = NULL;                                               \
@@ -198,9 +202,23 @@ test_query_and_messages(void **state)
 	assert_int_equal(webreq_path_id("../x", &e), -1);
 	webreq_fail(&e, 400, "invalid", MSG_MISSING, "amount", NULL);
 	webreq_message(&e, WEBREQ_ID, msg, sizeof(msg));
-	assert_string_equal(msg, "Kolom amount wajib diisi.");
+	assert_string_equal(msg, "Kolom jumlah wajib diisi.");
 	webreq_message(&e, WEBREQ_EN, msg, sizeof(msg));
 	assert_string_equal(msg, "The field amount is required.");
+	/* Fields by their names in each language, not the JSON keys. */
+	webreq_fail(&e, 400, "invalid", MSG_BAD_TEXT, "village", NULL);
+	webreq_message(&e, WEBREQ_ID, msg, sizeof(msg));
+	assert_string_equal(msg, "Kolom desa terlalu panjang (maks. 512 byte) "
+	    "atau berisi karakter kendali.");
+	webreq_message(&e, WEBREQ_EN, msg, sizeof(msg));
+	assert_non_null(strstr(msg, "The field village is too long"));
+	webreq_fail(&e, 400, "invalid", MSG_EMPTY, "name", NULL);
+	webreq_message(&e, WEBREQ_ID, msg, sizeof(msg));
+	assert_string_equal(msg, "Kolom nama tidak boleh kosong.");
+	/* A value (not the field) is shown as it is. */
+	webreq_fail(&e, 404, "not_found", MSG_NO_MEMBER, "member", "name");
+	webreq_message(&e, WEBREQ_ID, msg, sizeof(msg));
+	assert_string_equal(msg, "Anggota name tidak ditemukan.");
 	webreq_fail(&e, 429, "rate_limited", MSG_RATE_LIMITED, NULL, "30");
 	webreq_message(&e, WEBREQ_EN, msg, sizeof(msg));
 	assert_non_null(strstr(msg, "in 30 seconds"));
