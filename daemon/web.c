@@ -22,6 +22,7 @@
 #include "nusa.h"
 #include "users.h"
 #include "webapi.h"
+#include "webrate.h"
 #include "webreq.h"
 
 #define SESSIONS_MAX	  256
@@ -29,17 +30,10 @@
 #define TOKEN_BYTES	  32
 #define TOKEN_HEX	  (2 * TOKEN_BYTES + 1)
 #define ATTEMPTS_MAX	  512
-#define FAILS_FREE	  5	/* failed sign-ins before a wait */
-#define WAIT_FIRST	  30L	/* seconds after FAILS_FREE failures; */
-#define WAIT_MAX	  900	/* doubling with each more, up to this */
 #define CONN_LIMIT	  256	/* connections at once */
 #define CONN_PER_IP	  5	/* a phone opens a few; 256 / 5 addresses
 				 * are needed to fill the box */
 #define CONN_TIMEOUT	  5	/* seconds a connection may idle */
-#define STALE_AFTER	  WAIT_MAX	/* an attempt with no failure for
-					 * this long may make room */
-#define SIGNINS_MAX	  10	/* successful sign-ins of one address */
-#define SIGNINS_WINDOW	  60	/* per this many seconds */
 #define CONN_MEMORY	  (32 * 1024)	/* request line, headers, buffers */
 #define STATIC_MAX	  (8 * 1024 * 1024)	/* bytes of a served file */
 #define LANG_COOKIE_AGE	  31536000
@@ -53,14 +47,6 @@ struct session {
 	time_t used;
 };
 
-/* Failed sign-ins of one client address ("a:ADDR") or user ("u:NAME"). */
-struct attempt {
-	char key[USERS_NAME_MAX + 8];
-	unsigned fails;
-	time_t until;		/* no attempt before then */
-	time_t last;
-};
-
 struct web {
 	struct MHD_Daemon *mhd;
 	const struct log *log;
@@ -71,8 +57,10 @@ struct web {
 	struct webapi_conf api;
 	char dummy[crypto_pwhash_STRBYTES]; /* for unknown user names */
 	struct session sessions[SESSIONS_MAX];
-	struct attempt attempts[ATTEMPTS_MAX];	/* addresses, unknown names */
-	struct attempt known[USERS_MAX];	/* names in the users file */
+	/* Sign-in limits: addresses and unknown names; names in the users
+	 * file apart, so that junk names cannot fill their table. */
+	struct webrate_entry attempt_v[ATTEMPTS_MAX], known_v[USERS_MAX];
+	struct webrate attempts, known;
 };
 
 /* What one connection has sent of its body so far. */
@@ -241,105 +229,6 @@ session_new(struct web *w, const char *user, const uint8_t entry[32],
 
 /* ---- sign-in rate limit ---- */
 
-/* An entry that may make room: free, or neither locking nor failed
- * within STALE_AFTER seconds. */
-static int
-attempt_stale(const struct attempt *a, time_t now)
-{
-	return a->key[0] == '\0' || (a->until <= now &&
-	    now - a->last > STALE_AFTER);
-}
-
-/* The entry of key ("a:ADDR", "s:ADDR", "u:NAME"); names in the users
- * file (known) have a table of their own that junk names cannot fill.
- * With create, a new entry takes a free or stale slot, the stalest; NULL
- * if there is none (every slot locks or failed lately) or, without
- * create, if key has no entry. */
-static struct attempt *
-attempt_get(struct web *w, const char *key, int known, int create,
-    time_t now)
-{
-	struct attempt *t = known ? w->known : w->attempts, *a, *old = NULL;
-	size_t i, n = known ? USERS_MAX : ATTEMPTS_MAX;
-
-	for (i = 0; i < n; i++) {
-		a = &t[i];
-		if (a->key[0] && strcmp(a->key, key) == 0)
-			return a;
-		if (attempt_stale(a, now) && (old == NULL ||
-		    (old->key[0] && (a->key[0] == '\0' ||
-		    a->last < old->last))))
-			old = a;
-	}
-	if (!create || old == NULL)
-		return NULL;
-	memset(old, 0, sizeof(*old));
-	snprintf(old->key, sizeof(old->key), "%s", key);
-	old->last = now;
-	return old;
-}
-
-/* Seconds before key may try again; 0 if now. */
-static long
-attempt_wait(struct web *w, const char *key, int known, time_t now)
-{
-	struct attempt *a = attempt_get(w, key, known, 0, now);
-
-	return a && a->until > now ? (long)(a->until - now) : 0;
-}
-
-/* Counts a failure of key. Returns 0, or -ENOSPC if the table has no
- * room (the caller refuses sign-ins until some entry goes stale). */
-static int
-attempt_failed(struct web *w, const char *key, int known, time_t now)
-{
-	struct attempt *a = attempt_get(w, key, known, 1, now);
-	unsigned over;
-
-	if (a == NULL)
-		return -ENOSPC;
-	a->fails++;
-	a->last = now;
-	if (a->fails >= FAILS_FREE) {
-		over = a->fails - FAILS_FREE;
-		a->until = now + (over >= 5 ? WAIT_MAX :
-		    (WAIT_FIRST << over) > WAIT_MAX ? WAIT_MAX :
-		    (WAIT_FIRST << over));
-	}
-	return 0;
-}
-
-static void
-attempt_clear(struct web *w, const char *key, int known, time_t now)
-{
-	struct attempt *a = attempt_get(w, key, known, 0, now);
-
-	if (a)
-		memset(a, 0, sizeof(*a));
-}
-
-/* Counts a successful sign-in from an address ("s:ADDR"): at most
- * SIGNINS_MAX in SIGNINS_WINDOW seconds, so that a loop of sign-ins
- * cannot push everyone else's session out. Returns the seconds to wait,
- * 0 if this one may go ahead (and is counted), -1 if the table is full. */
-static long
-signin_count(struct web *w, const char *skey, time_t now)
-{
-	struct attempt *a = attempt_get(w, skey, 0, 1, now);
-
-	if (a == NULL)
-		return -1;
-	if (now - a->until >= SIGNINS_WINDOW) {
-		a->until = now;	/* here: the window's start */
-		a->fails = 0;
-	}
-	if (a->fails >= SIGNINS_MAX)
-		return SIGNINS_WINDOW - (long)(now - a->until);
-	a->fails++;
-	a->last = now;
-	return 0;
-}
-
 static void
 client_key(struct MHD_Connection *c, char *out, size_t cap)
 {
@@ -451,7 +340,9 @@ login(struct web *w, struct MHD_Connection *c, const struct conn *cn,
 	struct users *u = NULL;
 	const struct users_entry *ue;
 	struct session *s;
-	char akey[64], skey[64], ukey[USERS_NAME_MAX + 8];
+	char akey[WEBRATE_KEY_MAX], skey[WEBRATE_KEY_MAX];
+	char ukey[WEBRATE_KEY_MAX];
+	struct webrate *ut;
 	uint8_t eh[32] = { 0 };
 	long wait, sw;
 	json_t *o;
@@ -474,9 +365,10 @@ login(struct web *w, struct MHD_Connection *c, const struct conn *cn,
 	client_key(c, akey, sizeof(akey));
 	snprintf(skey, sizeof(skey), "s:%s", akey + 2);
 	snprintf(ukey, sizeof(ukey), "u:%s", l.user);
-	wait = attempt_wait(w, akey, 0, now);
-	if (attempt_wait(w, ukey, known, now) > wait)
-		wait = attempt_wait(w, ukey, known, now);
+	ut = known ? &w->known : &w->attempts;
+	wait = webrate_wait(&w->attempts, akey, now);
+	if (webrate_wait(ut, ukey, now) > wait)
+		wait = webrate_wait(ut, ukey, now);
 	if (wait > 0) {
 		refuse_wait(w, a, lang, wait, l.user, akey + 2,
 		    "after failures");
@@ -494,11 +386,11 @@ login(struct web *w, struct MHD_Connection *c, const struct conn *cn,
 		    strlen(l.pin)) == 2;	/* never: 0 or -1 */
 	users_free(&u);
 	if (!ok) {
-		if (attempt_failed(w, akey, 0, now) != 0 ||
-		    attempt_failed(w, ukey, known, now) != 0) {
+		if (webrate_failed(&w->attempts, akey, now) != 0 ||
+		    webrate_failed(ut, ukey, now) != 0) {
 			/* No room to count it: refuse rather than forget
 			 * a lock. */
-			refuse_wait(w, a, lang, WAIT_FIRST, l.user, akey + 2,
+			refuse_wait(w, a, lang, WEBRATE_WAIT, l.user, akey + 2,
 			    "failure table full");
 			json_decref(o);
 			return;
@@ -511,14 +403,14 @@ login(struct web *w, struct MHD_Connection *c, const struct conn *cn,
 		return;
 	}
 	/* A full table does not stop a good sign-in. */
-	if ((sw = signin_count(w, skey, now)) > 0) {
+	if ((sw = webrate_signin(&w->attempts, skey, now)) > 0) {
 		refuse_wait(w, a, lang, sw, l.user, akey + 2,
 		    "too many sign-ins");
 		json_decref(o);
 		return;
 	}
-	attempt_clear(w, akey, 0, now);
-	attempt_clear(w, ukey, known, now);
+	webrate_clear(&w->attempts, akey, now);
+	webrate_clear(ut, ukey, now);
 	/* A sign-in always gets a fresh token: the old one ends. */
 	if ((s = session_find(w, MHD_lookup_connection_value(c,
 	    MHD_COOKIE_KIND, "nusa_session"), now)) != NULL)
@@ -925,6 +817,10 @@ web_open(struct web **out, const struct web_conf *c)
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return -ENOMEM;
 	w->log = c->log;
+	w->attempts.v = w->attempt_v;
+	w->attempts.n = ATTEMPTS_MAX;
+	w->known.v = w->known_v;
+	w->known.n = USERS_MAX;
 	if ((size_t)snprintf(w->root, sizeof(w->root), "%s", c->web_root) >=
 	    sizeof(w->root) || (size_t)snprintf(w->users_path,
 	    sizeof(w->users_path), "%s/users", c->data_dir) >=
