@@ -17,7 +17,7 @@
 #define WEBRATE_STALE	  WEBRATE_WAIT_MAX	/* an entry not locking and
 						 * unchanged this long may
 						 * make room */
-#define WEBRATE_SIGNINS	  10	/* successful sign-ins of an address */
+#define WEBRATE_SIGNINS	  20	/* successful sign-ins of an address */
 #define WEBRATE_WINDOW	  60	/* per this many seconds */
 
 struct webrate_entry {

@@ -87,6 +87,10 @@ req anon GET /
 expect 200 "GET / serves index.html"
 grep -q '<html lang="id">' "$tmp/out" || die "index not lang=id"
 grep -qi '^content-type: text/html; charset=utf-8' "$tmp/hdr" || die "html type"
+grep -qi "^content-security-policy: default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'" "$tmp/hdr" ||
+	die "CSP: $(grep -i content-security "$tmp/hdr")"
+grep -qi '^x-content-type-options: nosniff' "$tmp/hdr" || die "nosniff"
+ok "pages carry a Content-Security-Policy and nosniff"
 req anon GET /app.css
 expect 200 "a file under web_root"
 grep -qi '^content-type: text/css' "$tmp/hdr" || die "css type"
@@ -125,13 +129,36 @@ expect 200 "me"
 [ "$(jf "d['user']")" = siti ] || die "me: user"
 
 # ---- CSRF and content type ----
-mv "$tmp/siti.csrf" "$tmp/siti.csrf.keep"
-req siti POST /api/v1/members '{"id":"M001","name":"Siti Aminah"}'
-bad 403 csrf None "no CSRF token: refused"
-echo 0000000000000000000000000000000000000000000000000000000000000000 >"$tmp/siti.csrf"
-req siti POST /api/v1/members '{"id":"M001","name":"Siti Aminah"}'
-bad 403 csrf None "a wrong CSRF token: refused"
-mv "$tmp/siti.csrf.keep" "$tmp/siti.csrf"
+# Every state-changing route, without the token and with a wrong one,
+# as an admin (who may do all of them): 403 and nothing written.
+login boss rahasia
+cp "$tmp/boss.csrf" "$tmp/boss.csrf.keep"
+csrf_routes=(
+	"POST /api/v1/members {\"id\":\"M001\",\"name\":\"Siti\"}"
+	"POST /api/v1/accounts {\"id\":\"A001\",\"member\":\"M001\",\"type\":\"sukarela\"}"
+	"POST /api/v1/postings {\"type\":\"deposit\",\"account\":\"A001\",\"amount\":5,\"confirm\":true}"
+	"POST /api/v1/postings/$(printf '%064d' 0)/reverse {}"
+	"POST /api/v1/users {\"user\":\"csrf.x\",\"role\":\"clerk\",\"pin\":\"1234\"}"
+	"DELETE /api/v1/users/siti -"
+	"POST /api/v1/logout -"
+)
+for tok in none wrong; do
+	if [ $tok = none ]; then rm -f "$tmp/boss.csrf"
+	else echo 0000000000000000000000000000000000000000000000000000000000000000 >"$tmp/boss.csrf"; fi
+	for r in "${csrf_routes[@]}"; do
+		read -r m p b <<<"$r"
+		[ "$b" = - ] && b=
+		req boss "$m" "$p" "$b"
+		bad 403 csrf None "$tok CSRF token: $m $p refused"
+	done
+done
+mv "$tmp/boss.csrf.keep" "$tmp/boss.csrf"
+req boss GET /api/v1/me
+expect 200 "the refused logout did not sign out"
+"$N" -d "$tmp/a" user list | grep -q '^siti ' || die "a refused DELETE removed siti"
+"$N" -d "$tmp/a" user list | grep -q '^csrf.x ' && die "a refused POST added a user"
+[ -z "$("$N" -d "$tmp/a" log)" ] || [ "$("$N" -d "$tmp/a" log | grep -c 'member\|account\|posting')" = 0 ] ||
+	die "a refused request wrote: $("$N" -d "$tmp/a" log | tail -3)"
 req siti POST /api/v1/members '' -H 'Content-Type: text/plain' --data-binary '{"id":"M001","name":"S"}'
 expect 415 "a body that is not application/json: 415"
 out=$("$N" -d "$tmp/a" member list) || die "member list"
@@ -145,6 +172,12 @@ req siti POST /api/v1/members '{"id":"M 1","name":"Siti"}'
 bad 400 invalid id "member: id with a blank"
 req siti POST /api/v1/members '{"id":"M001","name":""}'
 bad 400 invalid name "member: empty name"
+[ "$(jf "d['message']")" = "Kolom nama tidak boleh kosong." ] ||
+	die "Indonesian message names the field in Indonesian: $(cat "$tmp/out")"
+ok "a field is named in Indonesian in an Indonesian message"
+req siti POST /api/v1/members '{"id":"M001","name":"Siti","village":"a\u0001b"}'
+bad 400 invalid village "member: a control character in the village"
+jf "d['message']" | grep -q '^Kolom desa ' || die "village label: $(cat "$tmp/out")"
 req siti POST /api/v1/members '{"id":"M001","name":42}'
 bad 400 invalid name "member: name not text"
 req siti POST /api/v1/members '{"id":"M001",'
@@ -177,6 +210,8 @@ req siti POST /api/v1/postings "{\"type\":\"deposit\",$P,\"amount\":0}"
 bad 400 invalid amount "posting: amount 0"
 req siti POST /api/v1/postings "{\"type\":\"deposit\",$P,\"amount\":1000000000001}"
 bad 400 invalid amount "posting: amount over 10^12"
+req siti POST /api/v1/postings "{\"type\":\"deposit\",$P,\"amount\":9223372036854775808}"
+bad 400 invalid amount "posting: amount 2^63 is named as the amount"
 req siti POST /api/v1/postings "{\"type\":\"deposit\",$P,\"amount\":\"5000\"}"
 bad 400 invalid amount "posting: amount as a string"
 req siti POST /api/v1/postings "{\"type\":\"deposit\",$P,\"amount\":50.5}"
@@ -199,6 +234,8 @@ req siti POST /api/v1/postings '{"type":"repay","account":"A001","amount":5,"con
 bad 400 invalid type "posting: repay on a savings account"
 req siti POST /api/v1/postings "{\"type\":\"withdraw\",$P,\"amount\":5}"
 bad 409 insufficient_funds amount "posting: withdraw over the balance"
+[ "$(jf "d['message']")" = "Saldo tidak cukup: saldo sekarang Rp 0." ] ||
+	die "funds message: $(cat "$tmp/out")"
 [ "$("$N" -d "$tmp/a" log | grep -c 'posting')" = 0 ] || die "a refused posting was written"
 ok "refused postings wrote nothing"
 
@@ -253,6 +290,9 @@ bad 403 forbidden None "a clerk cannot list users"
 login tina 1357
 req tina POST /api/v1/users '{"user":"x","role":"clerk","pin":"1234"}'
 bad 403 forbidden None "a treasurer cannot add users"
+req tina POST "/api/v1/postings/$webentry/reverse" '{"memo":"a\u0007b"}'
+bad 400 invalid memo "reverse: a control character in the memo"
+jf "d['message']" | grep -q '^Kolom keterangan ' || die "memo label: $(cat "$tmp/out")"
 req tina POST "/api/v1/postings/$webentry/reverse" '{"memo":"salah"}'
 expect 201 "a treasurer reverses"
 req tina POST "/api/v1/postings/$webentry/reverse" ''
@@ -269,6 +309,8 @@ req boss POST /api/v1/users '{"user":"new.clerk","role":"chief","pin":"1234"}'
 bad 400 invalid role "user: bad role"
 req boss POST /api/v1/users '{"user":"new.clerk","role":"clerk","pin":"1234"}'
 expect 201 "an admin adds a user"
+req boss POST /api/v1/users '{"user":"new.clerk","role":"admin","pin":"5678"}'
+bad 409 exists user "user: a name taken already"
 "$N" -d "$tmp/a" user list | grep -qx 'new.clerk clerk' || die "user not in the file"
 req boss DELETE /api/v1/users/boss
 bad 403 forbidden None "an admin cannot remove themselves"
@@ -283,6 +325,23 @@ login temp 4444
 "$N" -d "$tmp/a" user remove temp >/dev/null
 req temp GET /api/v1/me
 bad 401 not_signed_in None "a user removed with nusactl is signed out at once"
+adduser temp2 clerk 4444
+login temp2 4444
+"$N" -d "$tmp/a" user remove temp2 >/dev/null
+adduser temp2 admin 5555
+req temp2 GET /api/v1/me
+bad 401 not_signed_in None "a PIN reset (remove, add) ends the old session"
+login temp2 5555
+[ "$(jf "d['role']")" = admin ] || die "temp2's new role"
+# Two nusactl writers at once: both changes land.
+adduser par1 clerk 1111 &
+p1=$!
+adduser par2 clerk 2222 &
+p2=$!
+wait $p1 $p2 || die "concurrent user add failed"
+[ "$("$N" -d "$tmp/a" user list | grep -c '^par[12] ')" = 2 ] ||
+	die "two concurrent user adds: $("$N" -d "$tmp/a" user list)"
+ok "two concurrent user adds both land"
 
 # ---- rate limit, per address and per user ----
 for i in 1 2 3 4 5; do
@@ -318,6 +377,58 @@ t0=$(date +%s%N)
 req siti GET /api/v1/me
 expect 200 "a stalled client does not block others"
 [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 3000 ] || die "slow answer"
+
+# Slow clients from two addresses, each opening 32 connections and
+# sending a header line every 0.5 s: each address holds at most its few
+# (5), and a clerk on 127.0.0.1 is still answered at once.
+python3 -S - "$hp" >"$tmp/slow" 2>&1 <<'PY' &
+import socket, sys, time
+port = int(sys.argv[1])
+socks = []
+for src in ("127.0.0.2", "127.0.0.3"):
+    for i in range(32):
+        s = socket.socket()
+        s.settimeout(2)
+        try:
+            s.bind((src, 0))
+            s.connect(("127.0.0.1", port))
+            s.sendall(b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\n")
+            socks.append((src, s))
+        except OSError:
+            s.close()
+end = time.time() + 3
+while time.time() < end:
+    time.sleep(0.5)
+    for src, s in socks:
+        try:
+            s.sendall(b"X-Slow: 1\r\n")
+        except OSError:
+            pass
+held = {}
+for src, s in socks:
+    s.setblocking(False)
+    try:
+        alive = s.recv(1) != b""
+    except BlockingIOError:
+        alive = True
+    except OSError:
+        alive = False
+    if alive:
+        held[src] = held.get(src, 0) + 1
+    s.close()
+print(held.get("127.0.0.2", 0), held.get("127.0.0.3", 0))
+PY
+slowpid=$!
+sleep 1
+t0=$(date +%s%N)
+req siti GET /api/v1/me
+expect 200 "slow clients on two addresses do not block a clerk"
+[ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 1500 ] || die "slow answer under slow clients"
+wait $slowpid
+read -r h2 h3 <"$tmp/slow" || die "slow clients: $(cat "$tmp/slow")"
+[ "$h2" -le 5 ] && [ "$h3" -le 5 ] && [ "$h2" -ge 1 ] && [ "$h3" -ge 1 ] ||
+	die "connections held per address: $h2 $h3 (want 1..5)"
+ok "each address holds at most 5 connections ($h2, $h3)"
 
 # ---- the language ----
 req anon POST /api/v1/lang '{"lang":"fr"}'
