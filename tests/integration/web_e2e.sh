@@ -78,7 +78,11 @@ echo "boxes a and b did not converge in 20 s" >&2
 exit 1
 MEET
 rm -rf "$ART"
-if ! BASE="http://127.0.0.1:$http" E2E_USER=siti E2E_PIN=4826 \
+# The browser runs in a time zone whose date is not UTC's now (UTC+14
+# from 10:00 UTC, else UTC-12): the web deposit must carry the phone's
+# date, not the box's UTC one.
+if [ "$(date -u +%H)" -ge 10 ]; then ptz=Pacific/Kiritimati; else ptz=Etc/GMT+12; fi
+if ! TZ=$ptz BASE="http://127.0.0.1:$http" E2E_USER=siti E2E_PIN=4826 \
 	E2E_MEMBER=M001 E2E_NAME="Siti Aminah" E2E_ACCOUNT=A001 \
 	E2E_AMOUNT=125000 ARTIFACTS="$ART" NUSACTL="$N" NUSA_DIR="$tmp/a" \
 	E2E_MEET="bash $tmp/meet.sh" E2E_OTHER="setoran di pulau" \
@@ -95,5 +99,11 @@ for b in a b; do
 	[ "$bal" = 315000 ] || die "nusactl balance A001 on $b is $bal, not 315000"
 done
 ok "both boxes: A001 is 150000 + 125000 (web, on a) + 40000 (nusactl, on b)"
+mkdir "$tmp/csv"
+"$N" -d "$tmp/a" export csv --out "$tmp/csv" >/dev/null
+pdate=$(TZ=$ptz date +%F)
+grep -q "^\"A001\",\"deposit\",125000,.*,\"$pdate\"," "$tmp/csv/postings.csv" ||
+	die "the web deposit is not dated $pdate (the phone's, $ptz): $(grep 125000 "$tmp/csv/postings.csv")"
+ok "the web deposit carries the phone's date ($pdate in $ptz, UTC $(date -u +%F))"
 stop a
 echo "web_e2e.sh: $pass checks passed"
