@@ -40,7 +40,10 @@ adduser rl1 clerk 9999
 conf a "$pa" "peers = $(devid b)@tcp://127.0.0.1:$pb" \
 	"http = 127.0.0.1:$hp" "web_root = $tmp/web"
 conf b "$pb"
-start a
+# Box a keeps a time zone whose date is not UTC's now: a web posting
+# without a date is booked on the box's local date.
+if [ "$(date -u +%H)" -ge 10 ]; then btz=Pacific/Kiritimati; else btz=Etc/GMT+12; fi
+TZ=$btz start a
 start b
 for i in $(seq 1 50); do
 	curl -s -o /dev/null "$H/" && break
@@ -477,6 +480,9 @@ converge 10 a b || die "a and b did not converge within 10 s of the deposits"
 req siti GET /api/v1/accounts/A001
 [ "$(jf "d['balance'], sorted(p['amount'] for p in d['postings'][:2])")" = "8333 [1111, 2222]" ] ||
 	die "both deposits: $(cat "$tmp/out")"
+[ "$(jf "[p['date'] for p in d['postings'] if p['amount'] == 1111][0]")" = "$(TZ=$btz date +%F)" ] ||
+	die "a web posting without a date is not on the box's local date ($btz): $(cat "$tmp/out")"
+ok "a web posting without a date has the box's local date"
 [ "$(jf "[p['device'] for p in d['postings'] if p['amount'] == 2222][0]")" = "$(devid b)" ] ||
 	die "b's deposit's device"
 ok "the web's deposit and b's converge; the API shows both"
