@@ -484,11 +484,45 @@ ledger_refusal(struct req *r, int rc, const char *field, const char *arg)
 	}
 }
 
+/* One web write: what it writes and with which key, for store_write(),
+ * which grows the LMDB map and runs it again when the map fills up. */
+enum web_write_op { WRITE_MEMBER, WRITE_ACCOUNT, WRITE_REVERSE };
+
+struct web_write {
+	enum web_write_op op;
+	const struct key *k;
+	const char *user;
+	const struct webreq_member *m;
+	const struct webreq_account *a;
+	const uint8_t *orig;		/* WRITE_REVERSE: the posting */
+	const char *memo;
+	uint8_t *id;			/* WRITE_REVERSE: the new entry */
+};
+
+static int
+web_write_fn(struct store_txn *t, void *ctx)
+{
+	const struct web_write *w = ctx;
+
+	switch (w->op) {
+	case WRITE_MEMBER:
+		return ledger_member_add_by(t, w->k, w->m->id, w->m->name,
+		    w->m->village, w->user);
+	case WRITE_ACCOUNT:
+		return ledger_account_open_by(t, w->k, w->a->id,
+		    w->a->member, w->a->type, w->user);
+	case WRITE_REVERSE:
+		return ledger_reverse_by(t, w->k, w->orig, w->memo,
+		    local_today(), w->user, w->id);
+	}
+	return -EINVAL;
+}
+
 static void
 post_member(struct req *r, const char *body, size_t len)
 {
 	struct webreq_member m;
-	struct store_txn *t;
+	struct web_write w = { .op = WRITE_MEMBER, .m = &m };
 	struct key *k;
 	json_t *o;
 	int rc;
@@ -503,14 +537,9 @@ post_member(struct req *r, const char *body, size_t len)
 		json_decref(o);
 		return;
 	}
-	if ((rc = store_begin(r->c->store, &t, STORE_WRITE)) == 0) {
-		rc = ledger_member_add_by(t, k, m.id, m.name,
-		    m.village, r->who->user);
-		if (rc == 0)
-			rc = store_commit(t);
-		else
-			store_abort(t);
-	}
+	w.k = k;
+	w.user = r->who->user;
+	rc = store_write(r->c->store, web_write_fn, &w);
 	if (rc == 0)
 		reply(r, 201, json_pack("{s:s, s:s, s:s?, s:i, s:i}", "id",
 		    m.id, "name", m.name, "village", m.village, "savings", 0,
@@ -525,7 +554,7 @@ static void
 post_account(struct req *r, const char *body, size_t len)
 {
 	struct webreq_account a;
-	struct store_txn *t;
+	struct web_write w = { .op = WRITE_ACCOUNT, .a = &a };
 	struct key *k;
 	json_t *o;
 	int rc;
@@ -540,14 +569,9 @@ post_account(struct req *r, const char *body, size_t len)
 		json_decref(o);
 		return;
 	}
-	if ((rc = store_begin(r->c->store, &t, STORE_WRITE)) == 0) {
-		rc = ledger_account_open_by(t, k, a.id, a.member,
-		    a.type, r->who->user);
-		if (rc == 0)
-			rc = store_commit(t);
-		else
-			store_abort(t);
-	}
+	w.k = k;
+	w.user = r->who->user;
+	rc = store_write(r->c->store, web_write_fn, &w);
 	if (rc == 0)
 		reply(r, 201, json_pack("{s:s, s:s, s:s, s:i}", "id", a.id,
 		    "member", a.member, "type", a.type, "balance", 0));
@@ -788,7 +812,7 @@ post_reverse(struct req *r, const char *entry, const char *body, size_t len)
 {
 	uint8_t orig[NUSA_HASH_LEN], id[NUSA_HASH_LEN];
 	struct webreq_reverse v;
-	struct store_txn *t;
+	struct web_write w = { .op = WRITE_REVERSE, .orig = orig, .id = id };
 	struct key *k;
 	json_t *o = NULL;
 	int rc;
@@ -808,14 +832,10 @@ post_reverse(struct req *r, const char *entry, const char *body, size_t len)
 		json_decref(o);
 		return;
 	}
-	if ((rc = store_begin(r->c->store, &t, STORE_WRITE)) == 0) {
-		rc = ledger_reverse_by(t, k, orig, v.memo,
-		    local_today(), r->who->user, id);
-		if (rc == 0)
-			rc = store_commit(t);
-		else
-			store_abort(t);
-	}
+	w.k = k;
+	w.user = r->who->user;
+	w.memo = v.memo;
+	rc = store_write(r->c->store, web_write_fn, &w);
 	key_free(&k);
 	json_decref(o);
 	if (rc == 0)

@@ -12,28 +12,20 @@
 #include <sodium.h>
 
 #include "nusa.h"
+#include "payload.h"
 
 _Static_assert(USERS_HASH_MAX == crypto_pwhash_STRBYTES, "hash size");
 
 static const char *const role_names[] = { "?", "clerk", "treasurer",
 	"admin" };
 
+/* A user name is what an entry's `by` may carry, so the two agree. */
 int
 users_name_ok(const char *name)
 {
-	size_t i, n = strlen(name);
-
-	if (n == 0 || n > USERS_NAME_MAX)
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = name[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		    c == '-'))
-			return 0;
-	}
-	return 1;
+	_Static_assert(USERS_NAME_MAX == PAYLOAD_BY_MAX,
+	    "a web user's name fits an entry's by");
+	return payload_by_ok(name, strlen(name));
 }
 
 int
