@@ -181,6 +181,8 @@ test_concurrent_writers(void **state)
 	int i, k, st;
 
 	(void)state;
+	/* Dozens of Argon2 hashes in three processes: minutes in qemu. */
+	testutil_need_native();
 	testutil_tmpdir(dir);
 	snprintf(path, sizeof(path), "%s/users", dir);
 	assert_int_equal(users_add(u, "siti", USERS_CLERK, "1234"), 0);

@@ -84,8 +84,7 @@ void
 testutil_need_native(void)
 {
 	if (getenv("NUSA_TEST_EMULATED") != NULL) {
-		fprintf(stderr, "skipped: needs threads or processes sharing a store, "
-		    "not run under emulation "
+		fprintf(stderr, "skipped: not run under emulation "
 		    "(NUSA_TEST_EMULATED)\n");
 		skip();
 	}

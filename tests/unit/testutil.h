@@ -29,10 +29,10 @@ void testutil_copy(const char *dir, const char *from, const char *to);
 
 /* Skips the current test where it cannot run: make test-cross sets
  * NUSA_TEST_EMULATED under qemu-user, where on this machine a dynamically
- * linked arm64 program hangs in its first pthread_create, and processes
- * sharing an LMDB store hang on its robust mutexes (qemu-user does not
- * implement set_robust_list). Threads and processes sharing a store are
- * tested natively. */
+ * linked arm64 program hangs in its first pthread_create, processes
+ * sharing an LMDB store hang too (seen here; LMDB's process-shared
+ * mutexes are the likely cause), and Argon2 in several processes takes
+ * minutes. Those are tested natively. */
 void testutil_need_native(void);
 
 #endif
