@@ -53,27 +53,15 @@ key_free(struct key **k)
 int
 key_save(const struct key *k, const char *path)
 {
-	size_t off = 0, mlen = sizeof(key_magic) - 1;
-	ssize_t n;
-	int fd, rc = 0;
+	size_t mlen = sizeof(key_magic) - 1;
+	int fd, rc;
 
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	while (off < KEY_FILE_LEN) {
-		const uint8_t *src = off < mlen ?
-		    (const uint8_t *)key_magic + off : k->sk + (off - mlen);
-		size_t want = off < mlen ? mlen - off : KEY_FILE_LEN - off;
-
-		n = write(fd, src, want);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = n < 0 ? -errno : -EIO;
-			break;
-		}
-		off += (size_t)n;
-	}
+	rc = nusa_write_all(fd, key_magic, mlen);
+	if (rc == 0)
+		rc = nusa_write_all(fd, k->sk, KEY_FILE_LEN - mlen);
 	if (rc == 0 && fsync(fd) != 0)
 		rc = -errno;
 	if (close(fd) != 0 && rc == 0)

@@ -82,6 +82,24 @@ nusa_unhex(uint8_t *bin, size_t len, const char *str)
 }
 
 int
+nusa_write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
 nusa_sync_parent(const char *path)
 {
 	char dir[4096];

@@ -50,6 +50,10 @@ char *nusa_hex(char *out, const uint8_t *bin, size_t len);
  * -NUSA_EMALFORMED. */
 int nusa_unhex(uint8_t *bin, size_t len, const char *str);
 
+/* Writes all len bytes of buf to fd, again after EINTR and short
+ * writes. Returns 0, -errno, or -EIO if write() wrote nothing. */
+int nusa_write_all(int fd, const void *buf, size_t len);
+
 /* Fsyncs the directory that holds path, so that a file or directory just
  * created there survives a power cut. Returns 0 or -errno. */
 int nusa_sync_parent(const char *path);

@@ -455,8 +455,6 @@ static int
 write_file(const char *dir, const char *name, const char *buf, size_t len)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 8];
-	size_t off = 0;
-	ssize_t n;
 	int fd, rc = 0;
 
 	if ((rc = path_in(path, dir, name)) != 0)
@@ -465,16 +463,7 @@ write_file(const char *dir, const char *name, const char *buf, size_t len)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	while (off < len) {
-		n = write(fd, buf + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = n < 0 ? -errno : -EIO;
-			break;
-		}
-		off += (size_t)n;
-	}
+	rc = nusa_write_all(fd, buf, len);
 	if (rc == 0 && fsync(fd) != 0)
 		rc = -errno;
 	if (close(fd) != 0 && rc == 0)

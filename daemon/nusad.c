@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2230,6 +2231,22 @@ peer_session(struct nusad *d, const struct peer *p, int *connected)
 	return NULL;
 }
 
+/* The per-network gauges of a store's size, from struct store_space. */
+static const struct {
+	const char *name, *help;
+	size_t off;
+} store_gauges[] = {
+	{ "nusa_store_used_bytes",
+	  "Bytes of the LMDB store in use (up to its last page).",
+	  offsetof(struct store_space, used) },
+	{ "nusa_store_file_bytes",
+	  "Bytes the store's data file takes on disk.",
+	  offsetof(struct store_space, file) },
+	{ "nusa_store_map_bytes",
+	  "Size of the LMDB map now (it grows as needed).",
+	  offsetof(struct store_space, map) },
+};
+
 /* Builds the metrics page from the loop's own structures and hands a
  * copy to the server thread. */
 static void
@@ -2242,7 +2259,7 @@ metrics_render(struct nusad *d)
 	struct session *s;
 	uint64_t active = 0, ahead, behind;
 	int64_t now = time(NULL);
-	size_t i;
+	size_t i, g;
 	int connected;
 
 	for (i = 0; i < d->nlinks + d->nin; i++) {
@@ -2349,29 +2366,18 @@ metrics_render(struct nusad *d)
 	if ((sp = calloc(d->nnets, sizeof(*sp))) != NULL)
 		for (i = 0; i < d->nnets; i++)
 			store_space(d->nets[i].store, &sp[i]);
-	metrics_page_family(&pg, "nusa_store_used_bytes", "gauge",
-	    "Bytes of the LMDB store in use (up to its last page).");
-	for (i = 0; sp && i < d->nnets; i++) {
-		const char *labels[] = { "network", d->nets[i].name, NULL };
+	for (g = 0; g < sizeof(store_gauges) / sizeof(store_gauges[0]); g++) {
+		metrics_page_family(&pg, store_gauges[g].name, "gauge",
+		    store_gauges[g].help);
+		for (i = 0; sp && i < d->nnets; i++) {
+			const char *labels[] = { "network", d->nets[i].name,
+				NULL };
+			const uint64_t *v = (const uint64_t *)(const void *)
+			    ((const char *)&sp[i] + store_gauges[g].off);
 
-		metrics_page_sample(&pg, "nusa_store_used_bytes", labels,
-		    sp[i].used);
-	}
-	metrics_page_family(&pg, "nusa_store_file_bytes", "gauge",
-	    "Bytes the store's data file takes on disk.");
-	for (i = 0; sp && i < d->nnets; i++) {
-		const char *labels[] = { "network", d->nets[i].name, NULL };
-
-		metrics_page_sample(&pg, "nusa_store_file_bytes", labels,
-		    sp[i].file);
-	}
-	metrics_page_family(&pg, "nusa_store_map_bytes", "gauge",
-	    "Size of the LMDB map now (it grows as needed).");
-	for (i = 0; sp && i < d->nnets; i++) {
-		const char *labels[] = { "network", d->nets[i].name, NULL };
-
-		metrics_page_sample(&pg, "nusa_store_map_bytes", labels,
-		    sp[i].map);
+			metrics_page_sample(&pg, store_gauges[g].name, labels,
+			    *v);
+		}
 	}
 	free(sp);
 	metrics_page_family(&pg, "nusa_disk_free_bytes", "gauge",
