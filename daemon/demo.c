@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "payload.h"
 #include "state.h"
 #include "store.h"
+#include "users.h"
 
 #define BOXES	   3
 #define CONVERGE_S 60
@@ -42,8 +44,14 @@ struct box {
 	struct key *k;
 	struct store *s;
 	int port;
+	int http;		/* box A: the web app's port, else 0 */
+	const char *web;	/* box A: the web app's files */
 	pid_t pid;
 };
+
+/* The clerk's web app of the demo: box A serves it to this user. */
+#define DEMO_USER "demo"
+#define DEMO_PIN  "1234"
 
 static int
 free_port(void)
@@ -161,11 +169,52 @@ box_digest(struct box *b, uint8_t d[NUSA_HASH_LEN], size_t *count)
 	return rc;
 }
 
+/* Box A serves the clerk's web app when its files are found: next to the
+ * binary's build tree (build/nusad -> web/), else where the package puts
+ * them. Adds the demo's web user. Returns 0 (also when there are no
+ * files: the demo runs without the web app) or a negative error. */
+static int
+web_setup(struct box *a, const char *argv0, char *dir, size_t size)
+{
+	const char *slash = strrchr(argv0, '/');
+	char index[PATH_MAX + 16], path[600], tree[600];
+	struct users *u;
+	int rc;
+
+	if (slash != NULL)
+		snprintf(tree, sizeof(tree), "%.*s/../web",
+		    (int)(slash - argv0), argv0);
+	else
+		snprintf(tree, sizeof(tree), "web");
+	if (size < PATH_MAX || realpath(tree, dir) == NULL)
+		snprintf(dir, size, "/usr/share/nusa/web");
+	snprintf(index, sizeof(index), "%s/index.html", dir);
+	if (access(index, R_OK) != 0) {
+		snprintf(dir, size, "/usr/share/nusa/web");
+		snprintf(index, sizeof(index), "%s/index.html", dir);
+		if (access(index, R_OK) != 0)
+			return 0;
+	}
+	if ((a->http = free_port()) < 0) {
+		a->http = 0;
+		return 0;
+	}
+	a->web = dir;
+	if ((u = users_new()) == NULL)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "%s/users", a->dir);
+	rc = users_add(u, DEMO_USER, USERS_ADMIN, DEMO_PIN);
+	if (rc == 0)
+		rc = users_save(u, path);
+	users_free(&u);
+	return rc;
+}
+
 /* The child: one box's daemon, until the parent stops it. */
 static void
 box_daemon(struct box *v, int i, volatile sig_atomic_t *stop)
 {
-	char text[1024], err[256], a[65], b[65];
+	char text[2048], err[256], a[65], b[65];
 	struct config c;
 	struct log l = { .level = LOG_INFO, .prefix = v[i].name };
 	struct nusad *d;
@@ -174,6 +223,13 @@ box_daemon(struct box *v, int i, volatile sig_atomic_t *stop)
 	snprintf(text, sizeof(text), demo_config, v[i].dir, v[i].port,
 	    nusa_hex(a, v[j].k->pk, NUSA_KEY_LEN), v[j].port,
 	    nusa_hex(b, v[k].k->pk, NUSA_KEY_LEN), v[k].port);
+	if (v[i].http > 0) {
+		size_t n = strlen(text);
+
+		snprintf(text + n, sizeof(text) - n,
+		    "http = 127.0.0.1:%d\nweb_root = %s\n", v[i].http,
+		    v[i].web);
+	}
 	config_defaults(&c);
 	if (config_parse_string(&c, text, "demo", err, sizeof(err)) != 0) {
 		fprintf(stderr, "demo: %s\n", err);
@@ -204,6 +260,7 @@ demo_run(const char *argv0, volatile sig_atomic_t *stop)
 {
 	struct box v[BOXES];
 	char root[] = "/tmp/nusa-demo-XXXXXX", hex[2 * NUSA_HASH_LEN + 1];
+	char web_dir[PATH_MAX];
 	uint8_t dg[BOXES][NUSA_HASH_LEN] = { { 0 } };
 	size_t counts[BOXES] = { 0 };
 	struct timespec t0, t1;
@@ -223,6 +280,8 @@ demo_run(const char *argv0, volatile sig_atomic_t *stop)
 	}
 	if (rc == 0)
 		rc = network_create(v, root);
+	if (rc == 0)
+		rc = web_setup(&v[0], argv0, web_dir, sizeof(web_dir));
 	if (rc) {
 		fprintf(stderr, "demo: setting up the boxes: %s\n",
 		    nusa_strerror(rc));
@@ -293,6 +352,9 @@ demo_run(const char *argv0, volatile sig_atomic_t *stop)
 	    "  %s -d %s/C post deposit M001-S 25000 --memo 'dari C'\n"
 	    "  %s -d %s/A status     (peers, last sync, behind/ahead)\n"
 	    "  %s -d %s/A log\n", ctl, root, ctl, root, ctl, root, ctl, root);
+	if (v[0].http > 0)
+		printf("  the clerk's web app of box A: http://127.0.0.1:%d/ "
+		    "(user %s, PIN %s)\n", v[0].http, DEMO_USER, DEMO_PIN);
 	if (isatty(0)) {
 		printf("the boxes keep running: Ctrl-C stops them\n");
 		fflush(stdout);

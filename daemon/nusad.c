@@ -709,6 +709,17 @@ link_find(struct nusad *d, const uint8_t id[NUSA_KEY_LEN])
 	return NULL;
 }
 
+/* Whether a well-formed message from device id without a session of its
+ * own is the tail of a duplicate connection: we hold an established
+ * session on our dial to that device (one session per pair). */
+static int
+dup_tail(struct nusad *d, const uint8_t id[NUSA_KEY_LEN])
+{
+	struct link *k = link_find(d, id);
+
+	return k != NULL && k->s != NULL && session_established(k->s);
+}
+
 static int
 link_add(struct nusad *d, const struct config_peer *cp, int source)
 {
@@ -1151,7 +1162,16 @@ router_input(struct nusad *d)
 				    PROTO_ERR_VERSION,
 				    "protocol version not supported");
 			}
-			else if (!(rc == 0 && m.type == PROTO_ERROR)) {
+			else if (rc == 0 && dup_tail(d, id)) {
+				char who[17];
+
+				/* Both dialed at once and we kept our own dial:
+				 * what the peer sent on its own (dropped as a
+				 * duplicate) is still arriving. */
+				log_debug(&d->log, "%s: a message of a dropped "
+				    "duplicate connection ignored",
+				    hex8(who, id));
+			} else if (!(rc == 0 && m.type == PROTO_ERROR)) {
 				char who[17];
 
 				log_warn(&d->log, "%s sent %s without HELLO",
