@@ -14,8 +14,6 @@
 #include "store_db.h"
 #include "vector.h"
 
-#define MV(p, n) ((MDB_val){ .mv_size = (n), .mv_data = (void *)(p) })
-
 /* A stored receipt: u64 recorded, then the encoding (a sync one with a
  * zero signature). */
 #define STORED_HEAD 8

@@ -44,9 +44,14 @@ read_small(const char *path, char *buf, size_t cap)
 	do
 		n = read(fd, buf, cap - 1);
 	while (n < 0 && errno == EINTR);
-	close(fd);
-	if (n < 0)
+	if (n < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
 		return -1;
+	}
+	close(fd);
 	buf[n] = '\0';
 	return n;
 }
@@ -409,7 +414,6 @@ replica_decode(struct replica *r, const char *buf, size_t len)
 		return -NUSA_EMALFORMED;
 	r->has_nic = 1;
 	return 0;
-	return 0;
 }
 
 int
@@ -536,17 +540,25 @@ rekey_save(const struct rekey *k, const char *dir)
 	return n < 0 ? n : write_file(dir, "rekey", buf, (size_t)n);
 }
 
-int
-rekey_clear(const char *dir)
+/* Removes DIR/name for good (a power cut cannot bring it back); a file
+ * that is not there is fine. */
+static int
+remove_file(const char *dir, const char *name)
 {
 	char path[PATH_MAX];
 	int rc;
 
-	if ((rc = path_in(path, dir, "rekey")) != 0)
+	if ((rc = path_in(path, dir, name)) != 0)
 		return rc;
 	if (unlink(path) != 0)
 		return errno == ENOENT ? 0 : -errno;
 	return nusa_sync_parent(path);
+}
+
+int
+rekey_clear(const char *dir)
+{
+	return remove_file(dir, "rekey");
 }
 
 int
@@ -567,14 +579,7 @@ replica_claim_set(const char *dir, const uint8_t peer[NUSA_KEY_LEN],
 int
 replica_claim_clear(const char *dir)
 {
-	char path[PATH_MAX];
-	int rc;
-
-	if ((rc = path_in(path, dir, "claim")) != 0)
-		return rc;
-	if (unlink(path) != 0)
-		return errno == ENOENT ? 0 : -errno;
-	return nusa_sync_parent(path);
+	return remove_file(dir, "claim");
 }
 
 /* ---- switching keys ---------------------------------------------------- */

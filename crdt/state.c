@@ -11,7 +11,6 @@
 #include "payload.h"
 #include "store_db.h"
 
-#define MV(p, n) ((MDB_val){ .mv_size = (n), .mv_data = (void *)(p) })
 #define DBI(t, d) ((t)->s->dbi[d])
 
 static const uint8_t deleted_value[] = "1";

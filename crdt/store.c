@@ -46,8 +46,6 @@ static const char *const db_names[DB_COUNT] = {
 	[DB_ROLES] = "roles",
 };
 
-#define MV(p, n) ((MDB_val){ .mv_size = (n), .mv_data = (void *)(p) })
-
 int
 store_mdb_err(int rc)
 {
@@ -183,10 +181,12 @@ compact_lock(const char *path, int op)
 	if (fd < 0)
 		return -errno;
 	while (flock(fd, op) != 0) {
+		int rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+
 		if (errno == EINTR)
 			continue;
 		close(fd);
-		return errno == EWOULDBLOCK ? -EBUSY : -errno;
+		return rc;
 	}
 	return fd;
 }

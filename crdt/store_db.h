@@ -10,6 +10,9 @@
 #include "nusa.h"
 #include "store.h"
 
+/* An MDB_val over n bytes at p (LMDB takes keys as non-const). */
+#define MV(p, n) ((MDB_val){ .mv_size = (n), .mv_data = (void *)(p) })
+
 /*
  * meta      "format" -> u32, "network" -> id, "name" -> text,
  *           "hlc" -> u64: the box's clock

@@ -84,9 +84,6 @@ struct answer {
 	int no_store;
 };
 
-static const char *const role_names[] = { "?", "clerk", "treasurer",
-	"admin" };
-
 /* ---- answers ---- */
 
 static enum MHD_Result
@@ -312,7 +309,7 @@ static json_t *
 me_json(const struct session *s, int role)
 {
 	return json_pack("{s:s, s:s, s:s, s:s}", "user", s->user, "role",
-	    role_names[role >= 1 && role <= 3 ? role : 0], "csrf", s->csrf,
+	    users_role_name(role), "csrf", s->csrf,
 	    "lang", webreq_lang_name(s->lang));
 }
 
@@ -626,8 +623,18 @@ index_page(struct web *w, int lang, struct answer *a)
 		return -ENOMEM;
 	}
 	while (len <= STATIC_MAX && (r = read(fd, buf + len,
-	    STATIC_MAX + 1 - len)) > 0)
+	    STATIC_MAX + 1 - len)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int rc = -errno;
+
+			close(fd);
+			free(buf);
+			return rc;
+		}
 		len += (size_t)r;
+	}
 	close(fd);
 	if (len > STATIC_MAX) {
 		free(buf);

@@ -186,7 +186,9 @@ static const char *const labels[][3] = {
 	{ "body", "isi", "body" },
 };
 
-const char *
+/* The name a message shows for field in lang ("name" -> "nama" in
+ * Indonesian); field itself if it has no label. */
+static const char *
 webreq_label(const char *field, int lang)
 {
 	size_t i;

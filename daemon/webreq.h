@@ -50,10 +50,6 @@ struct webreq_err {
 int webreq_fail(struct webreq_err *e, int status, const char *code,
     int msg, const char *field, const char *arg);
 
-/* The name a message shows for field in lang ("name" -> "nama" in
- * Indonesian); field itself if it has no label. */
-const char *webreq_label(const char *field, int lang);
-
 /* Writes e's message in lang into buf (cap bytes, NUL-terminated). */
 void webreq_message(const struct webreq_err *e, int lang, char *buf,
     size_t cap);

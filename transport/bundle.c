@@ -196,34 +196,6 @@ bundle_writer_encoded(struct bundle_writer *w, const uint8_t *data,
 }
 
 int
-bundle_writer_batch(struct bundle_writer *w, const struct store_batch *b)
-{
-	uint8_t *buf, *p;
-	size_t i, n;
-	int rc;
-
-	if (b->n == 0 || b->n > NUSA_BATCH_MAX)
-		return -NUSA_EMALFORMED;
-	if ((buf = malloc(STREAM_BATCH_MAX)) == NULL)
-		return -ENOMEM;
-	codec_be16(buf, (uint16_t)b->n);
-	p = buf + 2;
-	for (i = 0; i < b->n; i++) {
-		if ((n = stream_put_entry(p, b->bodies[i], b->lens[i],
-		    i == 0)) == 0) {
-			free(buf);
-			return -NUSA_EMALFORMED;
-		}
-		p += n;
-	}
-	memcpy(p, b->sig, NUSA_SIG_LEN);
-	p += NUSA_SIG_LEN;
-	rc = bundle_writer_encoded(w, buf, (size_t)(p - buf), b->n);
-	free(buf);
-	return rc;
-}
-
-int
 bundle_writer_receipt(struct bundle_writer *w, const uint8_t *p, size_t len)
 {
 	uint8_t head[5] = { TAG_RECEIPT };
@@ -566,12 +538,6 @@ const uint8_t *
 bundle_reader_maker(const struct bundle_reader *r)
 {
 	return r->maker;
-}
-
-uint64_t
-bundle_reader_created(const struct bundle_reader *r)
-{
-	return r->created;
 }
 
 uint64_t

@@ -120,10 +120,6 @@ int bundle_writer_open(struct bundle_writer **out, FILE *f,
     const uint8_t network[NUSA_KEY_LEN], const struct key *maker,
     uint64_t created, uint64_t entries, uint64_t batches, int compression);
 
-/* Appends one batch of bodies (as store_batch holds it). Returns 0,
- * -NUSA_EMALFORMED or -EIO. */
-int bundle_writer_batch(struct bundle_writer *w, const struct store_batch *b);
-
 /* Appends one batch already encoded as stream.h does (n entries). */
 int bundle_writer_encoded(struct bundle_writer *w, const uint8_t *data,
     size_t len, size_t n);
@@ -145,11 +141,10 @@ struct bundle_reader;
 int bundle_reader_open(struct bundle_reader **out, FILE *in);
 
 /* The network the bundle belongs to, the box that made it (its claim
- * until bundle_reader_next() returned 0), when, and the entries its
- * header promises. */
+ * until bundle_reader_next() returned 0), and the entries its header
+ * promises. */
 const uint8_t *bundle_reader_network(const struct bundle_reader *r);
 const uint8_t *bundle_reader_maker(const struct bundle_reader *r);
-uint64_t bundle_reader_created(const struct bundle_reader *r);
 uint64_t bundle_reader_expected(const struct bundle_reader *r);
 
 /* Reads the next record: BUNDLE_BATCH with a batch in b, BUNDLE_RECEIPT
