@@ -109,6 +109,14 @@ metrics_page_sample(struct metrics_page *p, const char *name,
 }
 
 void
+metrics_page_one(struct metrics_page *p, const char *name,
+    const char *type, const char *help, uint64_t value)
+{
+	metrics_page_family(p, name, type, help);
+	metrics_page_sample(p, name, NULL, value);
+}
+
+void
 metrics_page_free(struct metrics_page *p)
 {
 	free(p->buf);

@@ -43,6 +43,11 @@ void metrics_page_family(struct metrics_page *p, const char *name,
 void metrics_page_sample(struct metrics_page *p, const char *name,
     const char *const *labels, uint64_t value);
 
+/* A family of one sample without labels: family and sample, the name
+ * written once. */
+void metrics_page_one(struct metrics_page *p, const char *name,
+    const char *type, const char *help, uint64_t value);
+
 /* Frees p's text and resets it for reuse. */
 void metrics_page_free(struct metrics_page *p);
 

@@ -2296,35 +2296,22 @@ metrics_render(struct nusad *d)
 		c.bytes_in += st->bytes_in;
 		c.bytes_out += st->bytes_out;
 	}
-	metrics_page_family(&pg, "nusa_sessions_active", "gauge",
-	    "Sync sessions established now.");
-	metrics_page_sample(&pg, "nusa_sessions_active", NULL, active);
-	metrics_page_family(&pg, "nusa_sessions_started_total", "counter",
-	    "Sync sessions opened since nusad started.");
-	metrics_page_sample(&pg, "nusa_sessions_started_total", NULL,
-	    c.sessions_started);
-	metrics_page_family(&pg, "nusa_sessions_ended_total", "counter",
-	    "Sync sessions ended since nusad started.");
-	metrics_page_sample(&pg, "nusa_sessions_ended_total", NULL,
-	    c.sessions_ended);
-	metrics_page_family(&pg, "nusa_entries_received_total", "counter",
-	    "Entries received from peers (new or not).");
-	metrics_page_sample(&pg, "nusa_entries_received_total", NULL,
-	    c.entries_in);
-	metrics_page_family(&pg, "nusa_entries_added_total", "counter",
-	    "Entries received from peers that were new here.");
-	metrics_page_sample(&pg, "nusa_entries_added_total", NULL, c.added);
-	metrics_page_family(&pg, "nusa_entries_sent_total", "counter",
-	    "Entries sent to peers.");
-	metrics_page_sample(&pg, "nusa_entries_sent_total", NULL,
-	    c.entries_out);
-	metrics_page_family(&pg, "nusa_received_bytes_total", "counter",
-	    "Bytes of sync messages received.");
-	metrics_page_sample(&pg, "nusa_received_bytes_total", NULL,
-	    c.bytes_in);
-	metrics_page_family(&pg, "nusa_sent_bytes_total", "counter",
-	    "Bytes of sync messages sent.");
-	metrics_page_sample(&pg, "nusa_sent_bytes_total", NULL, c.bytes_out);
+	metrics_page_one(&pg, "nusa_sessions_active", "gauge",
+	    "Sync sessions established now.", active);
+	metrics_page_one(&pg, "nusa_sessions_started_total", "counter",
+	    "Sync sessions opened since nusad started.", c.sessions_started);
+	metrics_page_one(&pg, "nusa_sessions_ended_total", "counter",
+	    "Sync sessions ended since nusad started.", c.sessions_ended);
+	metrics_page_one(&pg, "nusa_entries_received_total", "counter",
+	    "Entries received from peers (new or not).", c.entries_in);
+	metrics_page_one(&pg, "nusa_entries_added_total", "counter",
+	    "Entries received from peers that were new here.", c.added);
+	metrics_page_one(&pg, "nusa_entries_sent_total", "counter",
+	    "Entries sent to peers.", c.entries_out);
+	metrics_page_one(&pg, "nusa_received_bytes_total", "counter",
+	    "Bytes of sync messages received.", c.bytes_in);
+	metrics_page_one(&pg, "nusa_sent_bytes_total", "counter",
+	    "Bytes of sync messages sent.", c.bytes_out);
 	metrics_page_family(&pg, "nusa_rejects_total", "counter",
 	    "Connections, sessions and batches refused, by reason.");
 	for (i = 0; i < REJ_COUNT; i++) {
@@ -2400,16 +2387,13 @@ metrics_render(struct nusad *d)
 		}
 	}
 	free(sp);
-	metrics_page_family(&pg, "nusa_disk_free_bytes", "gauge",
-	    "Free bytes on the filesystem of the data directory.");
-	metrics_page_sample(&pg, "nusa_disk_free_bytes", NULL, d->disk_free);
-	metrics_page_family(&pg, "nusa_disk_size_bytes", "gauge",
-	    "Size of the filesystem of the data directory.");
-	metrics_page_sample(&pg, "nusa_disk_size_bytes", NULL, d->disk_size);
-	metrics_page_family(&pg, "nusa_disk_low", "gauge",
-	    "1 while the data disk is past disk_warn.");
-	metrics_page_sample(&pg, "nusa_disk_low", NULL,
-	    (uint64_t)d->disk_low);
+	metrics_page_one(&pg, "nusa_disk_free_bytes", "gauge",
+	    "Free bytes on the filesystem of the data directory.",
+	    d->disk_free);
+	metrics_page_one(&pg, "nusa_disk_size_bytes", "gauge",
+	    "Size of the filesystem of the data directory.", d->disk_size);
+	metrics_page_one(&pg, "nusa_disk_low", "gauge",
+	    "1 while the data disk is past disk_warn.", (uint64_t)d->disk_low);
 	if (metrics_publish(d->metrics, &pg) != 0)
 		log_warn(&d->log, "metrics: out of memory; serving the last "
 		    "page");
