@@ -518,12 +518,28 @@ web_write_fn(struct store_txn *t, void *ctx)
 	return -EINVAL;
 }
 
+/* Runs w as the signed-in user, signed with the box's current key.
+ * Returns 0 with the write's result in *rc, or -1 after answering (no
+ * key may write now). */
+static int
+web_run(struct req *r, struct web_write *w, int *rc)
+{
+	struct key *k;
+
+	if (writer_key(r, &k) != 0)
+		return -1;
+	w->k = k;
+	w->user = r->who->user;
+	*rc = store_write(r->c->store, web_write_fn, w);
+	key_free(&k);
+	return 0;
+}
+
 static void
 post_member(struct req *r, const char *body, size_t len)
 {
 	struct webreq_member m;
 	struct web_write w = { .op = WRITE_MEMBER, .m = &m };
-	struct key *k;
 	json_t *o;
 	int rc;
 
@@ -533,20 +549,16 @@ post_member(struct req *r, const char *body, size_t len)
 		refuse(r);
 		return;
 	}
-	if (writer_key(r, &k) != 0) {
+	if (web_run(r, &w, &rc) != 0) {
 		json_decref(o);
 		return;
 	}
-	w.k = k;
-	w.user = r->who->user;
-	rc = store_write(r->c->store, web_write_fn, &w);
 	if (rc == 0)
 		reply(r, 201, json_pack("{s:s, s:s, s:s?, s:i, s:i}", "id",
 		    m.id, "name", m.name, "village", m.village, "savings", 0,
 		    "owed", 0));
 	else
 		ledger_refusal(r, rc, "id", m.id);
-	key_free(&k);
 	json_decref(o);
 }
 
@@ -555,7 +567,6 @@ post_account(struct req *r, const char *body, size_t len)
 {
 	struct webreq_account a;
 	struct web_write w = { .op = WRITE_ACCOUNT, .a = &a };
-	struct key *k;
 	json_t *o;
 	int rc;
 
@@ -565,13 +576,10 @@ post_account(struct req *r, const char *body, size_t len)
 		refuse(r);
 		return;
 	}
-	if (writer_key(r, &k) != 0) {
+	if (web_run(r, &w, &rc) != 0) {
 		json_decref(o);
 		return;
 	}
-	w.k = k;
-	w.user = r->who->user;
-	rc = store_write(r->c->store, web_write_fn, &w);
 	if (rc == 0)
 		reply(r, 201, json_pack("{s:s, s:s, s:s, s:i}", "id", a.id,
 		    "member", a.member, "type", a.type, "balance", 0));
@@ -579,7 +587,6 @@ post_account(struct req *r, const char *body, size_t len)
 		fail(r, 404, "not_found", MSG_NO_MEMBER, "member", a.member);
 	else
 		ledger_refusal(r, rc, "id", a.id);
-	key_free(&k);
 	json_decref(o);
 }
 
@@ -813,7 +820,6 @@ post_reverse(struct req *r, const char *entry, const char *body, size_t len)
 	uint8_t orig[NUSA_HASH_LEN], id[NUSA_HASH_LEN];
 	struct webreq_reverse v;
 	struct web_write w = { .op = WRITE_REVERSE, .orig = orig, .id = id };
-	struct key *k;
 	json_t *o = NULL;
 	int rc;
 
@@ -828,15 +834,11 @@ post_reverse(struct req *r, const char *entry, const char *body, size_t len)
 		refuse(r);
 		return;
 	}
-	if (writer_key(r, &k) != 0) {
+	w.memo = v.memo;
+	if (web_run(r, &w, &rc) != 0) {
 		json_decref(o);
 		return;
 	}
-	w.k = k;
-	w.user = r->who->user;
-	w.memo = v.memo;
-	rc = store_write(r->c->store, web_write_fn, &w);
-	key_free(&k);
 	json_decref(o);
 	if (rc == 0)
 		reply(r, 201, json_pack("{s:o}", "entry", jhex(id,
