@@ -642,14 +642,17 @@ link_close_socket(struct link *k)
 		own_feed_end(d, k->s, &k->own);
 		session_free(&k->s);
 	}
-	if (k->mon) {
-		zmq_close(k->mon);
-		k->mon = NULL;
-	}
+	/* Monitoring stops before its reading end goes: libzmq's I/O thread
+	 * sends events with a blocking send, under the lock that stopping
+	 * takes, so an event sent to a closed reader deadlocked nusad. */
 	if (k->sock) {
 		zmq_socket_monitor(k->sock, NULL, 0);
 		zmq_close(k->sock);
 		k->sock = NULL;
+	}
+	if (k->mon) {
+		zmq_close(k->mon);
+		k->mon = NULL;
 	}
 	k->up = 0;
 }
@@ -2277,7 +2280,7 @@ metrics_render(struct nusad *d)
 	struct store_space *sp;
 	struct store_txn *t;
 	struct session *s;
-	uint64_t active = 0, ahead, behind;
+	uint64_t active = 0, *lag;	/* per peer: ahead, behind */
 	int64_t now = time(NULL);
 	size_t i, g;
 	int connected;
@@ -2328,22 +2331,27 @@ metrics_render(struct nusad *d)
 		peer_sample(&pg, "nusa_peer_connected", d, &d->peers[i],
 		    (uint64_t)connected);
 	}
+	/* Each lag once (a read of the store per peer), for both families;
+	 * UINT64_MAX where there is none. */
+	if ((lag = calloc(d->npeers ? 2 * d->npeers : 1, sizeof(*lag))) != NULL)
+		for (i = 0; i < d->npeers; i++)
+			if ((s = peer_session(d, &d->peers[i], &connected)) ==
+			    NULL || !session_established(s) ||
+			    session_lag(s, &lag[2 * i], &lag[2 * i + 1]) != 0)
+				lag[2 * i] = lag[2 * i + 1] = UINT64_MAX;
 	metrics_page_family(&pg, "nusa_peer_behind_entries", "gauge",
 	    "Entries the peer holds that this box lacks (connected peers).");
-	for (i = 0; i < d->npeers; i++)
-		if ((s = peer_session(d, &d->peers[i], &connected)) != NULL &&
-		    session_established(s) &&
-		    session_lag(s, &ahead, &behind) == 0)
+	for (i = 0; lag && i < d->npeers; i++)
+		if (lag[2 * i + 1] != UINT64_MAX)
 			peer_sample(&pg, "nusa_peer_behind_entries", d,
-			    &d->peers[i], behind);
+			    &d->peers[i], lag[2 * i + 1]);
 	metrics_page_family(&pg, "nusa_peer_ahead_entries", "gauge",
 	    "Entries this box holds that the peer lacks (connected peers).");
-	for (i = 0; i < d->npeers; i++)
-		if ((s = peer_session(d, &d->peers[i], &connected)) != NULL &&
-		    session_established(s) &&
-		    session_lag(s, &ahead, &behind) == 0)
+	for (i = 0; lag && i < d->npeers; i++)
+		if (lag[2 * i] != UINT64_MAX)
 			peer_sample(&pg, "nusa_peer_ahead_entries", d,
-			    &d->peers[i], ahead);
+			    &d->peers[i], lag[2 * i]);
+	free(lag);
 	metrics_page_family(&pg, "nusa_peer_last_sync_age_seconds", "gauge",
 	    "Seconds since the peer and this box were last in sync.");
 	for (i = 0; i < d->npeers; i++) {
