@@ -5,8 +5,10 @@
 # kbit/s), 300 ms each way, and a cut (every connection reset) every 10 to
 # 30 s (SLOWLINK_SEED fixes the draws; default 1). The time is compared
 # with the link's minimum for the bytes that must cross, measured by the
-# same sync through an unlimited relay. Also prints the cuts, the entries
-# sent more than once against one batch per cut, and the bytes dropped.
+# same sync through an unlimited relay, and with the floor that ZMTP and
+# CURVE set: what a connection costs before entries flow, measured through
+# the delay alone. Also prints the cuts, the entries sent more than once
+# against one batch per cut, and the bytes dropped.
 # See bench/README.md. Exits non-zero only if something failed to run; a
 # missed target is printed as MISSED.
 set -euo pipefail
@@ -62,11 +64,11 @@ waitfor() {
 	return 1
 }
 
-# --- the boxes: A holds the books; B, C and E are empty and enrolled -------
+# --- the boxes: A holds the books; B, C, E and F are empty and enrolled ----
 # The generator's books hold about 34.3 entries per member in 12 months.
 members=$((ENTRIES * 10 / 343))
 [ "$members" -ge 1 ] || members=1
-network A B C E
+network A B C E F
 "$PY" "$BOOKS" books --members "$members" --months 12 --seed 7 >/dev/null
 for t in members accounts postings; do
 	"$N" -d A import "$t" "books/$t.csv" >/dev/null
@@ -76,8 +78,9 @@ bconf A "$PA"
 start A
 total=$(vsum A)
 n=$((total - $(vsum B)))
-[ "$n" = $((total - $(vsum C))) ] && [ "$n" = $((total - $(vsum E))) ] ||
-	die "B, C and E differ"
+for b in C E F; do
+	[ "$n" = $((total - $(vsum $b))) ] || die "B and $b differ"
+done
 echo "# slowlink: $n entries to an empty box (books of $members members, 12 months)"
 
 # --- the bytes that must cross: C syncs through an unlimited relay ----------
@@ -97,6 +100,21 @@ big=$((cal_up > cal_down ? cal_up : cal_down))
 # one round trip a request and its answer need.
 min_ms=$((big * 1000 / RATE + 2 * DELAY))
 echo "# unlimited relay: $cal_ms ms; up $cal_up bytes, down $cal_down bytes"
+
+# --- the link's delay alone: F -------------------------------------------------
+# What one connection costs before entries flow: from starting F's
+# daemon to its first batch committed, through the delay with no rate
+# cap: the ZMTP greeting, the CURVE handshake, HELLO and WELCOME, and the
+# first batch's way down, with no line time.
+relay lat "$PA" --delay "$DELAY"
+bconf F "" "peers = $(devid A)@tcp://127.0.0.1:$RELAY_PORT"
+t0=$(now_ms)
+echo "$t0 $(vsum F)" >timeline.F
+start F
+waitfor F "$total" "$WAIT_TIMEOUT" timeline.F || die "F did not sync through the delay alone"
+lat_ms=$(awk -v t0="$t0" 'NR == 1 {n0 = $2; next} $2 > n0 {print $1 - t0; exit}' timeline.F)
+stop F
+relay_stop lat
 
 # --- the same link without cuts: E ---------------------------------------------
 # What the handshake and the batches cost on this link by themselves.
@@ -137,6 +155,15 @@ allow=$((BATCH_MAX * cuts))
 r=$(awk -v t="$slow_ms" -v m="$min_ms" 'BEGIN {printf "%.2f", t / m}')
 rmark=$(awk -v r="$r" 'BEGIN {print (r <= 1.2 ? "met" : "MISSED")}')
 smark=$([ "$resent" -le "$allow" ] && echo met || echo MISSED)
+# What this run cannot beat over ZMTP and CURVE whatever the batching:
+# the line time of the bytes, each connection's cost before entries flow
+# (measured by F), and at each cut at least one delay's worth of bytes
+# on the line, lost.
+floor_ms=$((big * 1000 / RATE + conns * lat_ms + cuts * DELAY))
+fr=$(awk -v t="$slow_ms" -v m="$floor_ms" 'BEGIN {printf "%.2f", t / m}')
+fmr=$(awk -v f="$floor_ms" -v m="$min_ms" 'BEGIN {printf "%.2f", f / m}')
+L=$(awk -v x="$lat_ms" 'BEGIN {printf "%.1f", x / 1000}')
+F=$(awk -v x="$floor_ms" 'BEGIN {printf "%.1f", x / 1000}')
 T=$(awk -v x="$slow_ms" 'BEGIN {printf "%.1f", x / 1000}')
 M=$(awk -v x="$min_ms" 'BEGIN {printf "%.1f", x / 1000}')
 
@@ -175,6 +202,8 @@ awk -v t0="$t0" -v t1="$t1" '
 echo "# the same link without cuts: $(awk -v x="$calm_ms" 'BEGIN {printf "%.1f", x / 1000}') s, ratio $(awk -v t="$calm_ms" -v m="$min_ms" 'BEGIN {printf "%.2f", t / m}'); the cuts cost $(awk -v x=$((slow_ms - calm_ms)) 'BEGIN {printf "%.1f", x / 1000}') s"
 echo "# slow link: first entry at B after $first_ms ms; $conns connections; up $s_up, down $s_down bytes"
 echo "slow link: $T s, link minimum $M s, ratio $r (target <= 1.2: $rmark)"
+echo "one connection before entries flow (the delay alone, no rate cap): $L s, $(awk -v x="$lat_ms" -v d="$DELAY" 'BEGIN {printf "%.1f", x / d}') one-way delays"
+echo "floor over ZMTP/CURVE for $conns connections and $cuts cuts: $F s ($fmr x the link minimum); slow link / floor: $fr"
 echo "cuts: $cuts"
 echo "entries re-sent: $resent (sent $sent for $n; allowance $BATCH_MAX per cut: $allow: $smark)"
 echo "# entries that reached B twice (received - added): $((recv - added))"
@@ -186,6 +215,10 @@ echo "slowlink_seed: $SEED"
 echo "slowlink_ms: $slow_ms"
 echo "link_min_ms: $min_ms"
 echo "no_cuts_ms: $calm_ms"
+echo "connection_ms: $lat_ms"
+echo "floor_ms: $floor_ms"
+echo "floor_ratio: $fmr"
+echo "slowlink_over_floor: $fr"
 echo "unlimited_up_bytes: $cal_up"
 echo "unlimited_down_bytes: $cal_down"
 echo "slowlink_ratio: $r (target <= 1.2: $rmark)"
