@@ -282,23 +282,30 @@ peer_seen(struct nusad *d, const uint8_t id[NUSA_KEY_LEN], size_t net,
 /* A synced peer's vector is its receipt (receipt.h): what it has, as
  * CURVE authenticated it. Kept in the store, so that nusactl status and
  * bundle export --for-peer know it without nusad. */
+struct receipt_job {
+	const uint8_t *id;
+	const struct vector *have;
+	uint64_t at;
+};
+
+static int
+receipt_job_run(struct store_txn *t, void *ctx)
+{
+	const struct receipt_job *j = ctx;
+
+	return receipt_put_sync(t, j->id, j->have, j->at);
+}
+
 static void
 peer_receipt(struct nusad *d, const uint8_t *id, size_t net,
     const struct session *s)
 {
 	char hex[2 * NUSA_KEY_LEN + 1];
-	struct store_txn *t;
+	struct receipt_job j = { id, session_have(s), (uint64_t)time(NULL) };
 	int rc;
 
-	if ((rc = store_begin(d->nets[net].store, &t, STORE_WRITE)) == 0) {
-		rc = receipt_put_sync(t, id, session_have(s),
-		    (uint64_t)time(NULL));
-		if (rc == 0)
-			rc = store_commit(t);
-		else
-			store_abort(t);
-	}
-	if (rc)
+	/* store_write(): a full map grows rather than losing the receipt. */
+	if ((rc = store_write(d->nets[net].store, receipt_job_run, &j)) != 0)
 		log_warn(&d->log, "receipt of %.16s: %s",
 		    nusa_hex(hex, id, NUSA_KEY_LEN), nusa_strerror(rc));
 }
