@@ -611,24 +611,35 @@ index_page(struct web *w, int lang, struct answer *a)
 {
 	char path[PATH_MAX + 16], *buf, *at, *end, *out;
 	const char *l = webreq_lang_name(lang), *mark = "<html lang=\"";
-	size_t len = 0, head;
+	size_t len = 0, head, cap;
+	struct stat st;
 	ssize_t r;
-	int fd;
+	int fd, rc = 0;
 
 	snprintf(path, sizeof(path), "%s/index.html", w->root);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return -errno;
-	if ((buf = malloc(STATIC_MAX + 1)) == NULL) {
+	/* Sized by the file (a byte more tells a file that grew meanwhile). */
+	if (fstat(fd, &st) != 0)
+		rc = -errno;
+	else if (!S_ISREG(st.st_mode))
+		rc = -EINVAL;
+	else if (st.st_size > STATIC_MAX)
+		rc = -EFBIG;
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	cap = (size_t)st.st_size + 1;
+	if ((buf = malloc(cap + 1)) == NULL) {
 		close(fd);
 		return -ENOMEM;
 	}
-	while (len <= STATIC_MAX && (r = read(fd, buf + len,
-	    STATIC_MAX + 1 - len)) != 0) {
+	while (len < cap && (r = read(fd, buf + len, cap - len)) != 0) {
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			int rc = -errno;
-
+			rc = -errno;
 			close(fd);
 			free(buf);
 			return rc;
@@ -636,9 +647,9 @@ index_page(struct web *w, int lang, struct answer *a)
 		len += (size_t)r;
 	}
 	close(fd);
-	if (len > STATIC_MAX) {
+	if (len == cap) {	/* grew while read: being replaced */
 		free(buf);
-		return -EFBIG;
+		return -EAGAIN;
 	}
 	buf[len] = '\0';
 	if ((at = strstr(buf, mark)) != NULL &&
