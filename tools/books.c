@@ -76,6 +76,15 @@ fail(struct importer *im, int rc, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A cell that starts with one of these is a formula to a spreadsheet
+ * (or, for '\'', hides one): exports put a '\'' before it, which a
+ * spreadsheet shows as text and books_import() takes off again. */
+static int
+csv_formula_lead(char c)
+{
+	return c != '\0' && strchr("=+-@\t\r'", c) != NULL;
+}
+
 static void
 on_field(void *s, size_t len, void *data)
 {
@@ -89,6 +98,10 @@ on_field(void *s, size_t len, void *data)
 	    memcmp(p, "\xef\xbb\xbf", 3) == 0) {
 		p += 3;		/* a spreadsheet's UTF-8 byte order mark */
 		len -= 3;
+	}
+	if (len >= 2 && p[0] == '\'' && csv_formula_lead(p[1])) {
+		p++;		/* an export's (or a spreadsheet's) text mark */
+		len--;
 	}
 	if (im->nfield == BOOKS_MAX_COLS) {
 		fail(im, -NUSA_EMALFORMED, "more than %d columns",
@@ -478,10 +491,21 @@ date_str(char out[11], uint32_t d)
 	    (unsigned)(d / 100 % 100), (unsigned)(d % 100));
 }
 
+/* Writes one quoted cell: quotes doubled, and a formula defused. */
 static void
 csv_cell(FILE *out, const char *s, size_t n, int last)
 {
-	csv_fwrite(out, s, n);
+	size_t i;
+
+	fputc('"', out);
+	if (n > 0 && csv_formula_lead(s[0]))
+		fputc('\'', out);
+	for (i = 0; i < n; i++) {
+		if (s[i] == '"')
+			fputc('"', out);
+		fputc(s[i], out);
+	}
+	fputc('"', out);
 	fputc(last ? '\n' : ',', out);
 }
 
