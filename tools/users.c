@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "nusa.h"
+#include "outfile.h"
 #include "payload.h"
 
 _Static_assert(USERS_HASH_MAX == crypto_pwhash_STRBYTES, "hash size");
@@ -212,40 +213,20 @@ owner_of_dir(int fd, const char *path)
 int
 users_save(const struct users *u, const char *path)
 {
-	char tmp[4096];
-	FILE *f;
+	struct outfile o;
 	size_t i;
-	int fd, rc = 0;
+	int rc;
 
 	/* A name of its own (mode 0600): two writers never share one. */
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >=
-	    sizeof(tmp))
-		return -ENAMETOOLONG;
-	if ((fd = mkstemp(tmp)) < 0)
-		return -errno;
-	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-	owner_of_dir(fd, path);
-	if ((f = fdopen(fd, "w")) == NULL) {
-		rc = -errno;
-		close(fd);
-		unlink(tmp);
+	if ((rc = outfile_open_mode(&o, path, 0600)) != 0)
 		return rc;
-	}
-	fprintf(f, "# nusa web users: NAME ROLE HASH (nusactl user ...)\n");
+	owner_of_dir(fileno(o.f), path);
+	fprintf(o.f, "# nusa web users: NAME ROLE HASH (nusactl user ...)\n");
 	for (i = 0; i < u->n; i++)
-		fprintf(f, "%s %s %s\n", u->v[i].name,
+		fprintf(o.f, "%s %s %s\n", u->v[i].name,
 		    users_role_name(u->v[i].role), u->v[i].hash);
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-		rc = -errno;
-	if (fclose(f) != 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = -errno;
-	if (rc) {
-		unlink(tmp);
-		return rc;
-	}
-	return nusa_sync_parent(path);
+	/* A write that failed on the way shows in ferror(): then no rename. */
+	return outfile_close(&o, 1);
 }
 
 int

@@ -58,7 +58,7 @@ int users_parse(struct users **out, const char *text, size_t len,
  * sets *out, -errno, -EFBIG or -NUSA_EMALFORMED. */
 int users_load(struct users **out, const char *path);
 
-/* Writes u to path: a new path.tmp.XXXXXX (0600), fsync, rename, sync
+/* Writes u to path: a new path.tmp.PID.N (0600, outfile.h), fsync, rename, sync
  * of the parent. Returns 0 or -errno. A change is users_lock(),
  * users_load(), the change, users_save(), users_unlock(). */
 int users_save(const struct users *u, const char *path);
