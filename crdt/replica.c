@@ -213,7 +213,11 @@ replica_compare(const struct replica *saved, const struct replica *now)
 	if (saved->has_serial && now->has_serial &&
 	    memcmp(saved->serial, now->serial, NUSA_HASH_LEN) != 0)
 		return REPLICA_COPY;
-	if (saved->has_nic && now->has_nic &&
+	/* The network card tells boxes apart only where no serial does: on
+	 * a Pi whose serial both sides read, a card that changed (Wi-Fi
+	 * turned off in config.txt, a HAT added) is the same box. */
+	if (!(saved->has_serial && now->has_serial) &&
+	    saved->has_nic && now->has_nic &&
 	    memcmp(saved->nic, now->nic, NUSA_HASH_LEN) != 0)
 		return REPLICA_COPY;
 	/* cp -a, rsync, a restore from a tar file: a new directory inode.

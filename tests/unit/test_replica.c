@@ -206,6 +206,17 @@ test_nic(void **state)
 	assert_int_equal(replica_compare(&a, &b), REPLICA_COPY);
 	b.has_nic = 0;
 	assert_int_equal(replica_compare(&a, &b), REPLICA_SAME);
+	/* Where both read the board's serial, that decides, not the card. */
+	b.has_nic = 1;
+	a.has_serial = b.has_serial = 1;
+	memset(a.serial, 0x5c, NUSA_HASH_LEN);
+	memcpy(b.serial, a.serial, NUSA_HASH_LEN);
+	assert_int_equal(replica_compare(&a, &b), REPLICA_SAME);
+	b.serial[0] ^= 1;
+	assert_int_equal(replica_compare(&a, &b), REPLICA_COPY);
+	b.serial[0] ^= 1;
+	b.has_serial = 0;	/* one side could not read it: the card */
+	assert_int_equal(replica_compare(&a, &b), REPLICA_COPY);
 	testutil_rmtree(root);
 }
 
