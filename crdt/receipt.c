@@ -272,6 +272,10 @@ receipt_put(struct store_txn *t, const uint8_t *p, size_t len, uint64_t now,
 		return -NUSA_ENETWORK;
 	if (store_device(t, r.device, &d) != 0 || d.role == ROLE_NONE)
 		return -NUSA_EUNENROLLED;
+	/* A stolen key, revoked, must not tell what its box holds: bundles
+	 * made --for-peer would leave out what it claimed. */
+	if (d.cut != UINT64_MAX)
+		return -NUSA_EREVOKED;
 	return put(t, &r, RECEIPT_BUNDLE, now, p, len, kept);
 }
 

@@ -74,8 +74,8 @@ int receipt_decode(struct receipt *r, const uint8_t *p, size_t len);
  * grows, so a device's wrong clock cannot pin an old receipt), or fewer
  * at a later time no more than a day past now (the device lost entries:
  * restored from a backup). Sets *kept (may be NULL) to 1 if it did.
- * Returns 0, a receipt_decode() error, -NUSA_ENETWORK, -NUSA_EUNENROLLED
- * or a store error. */
+ * Returns 0, a receipt_decode() error, -NUSA_ENETWORK, -NUSA_EUNENROLLED,
+ * -NUSA_EREVOKED (the device was revoked) or a store error. */
 int receipt_put(struct store_txn *t, const uint8_t *p, size_t len,
     uint64_t now, int *kept);
 

@@ -815,7 +815,8 @@ own_receipt(struct store_txn *t, void *ctx)
 	free(buf);
 	/* Not enrolled (a relay that only carries) or too many feeds: no
 	 * receipt, and nothing wrong with the import. */
-	if (rc == -NUSA_EUNENROLLED || rc == -NUSA_ERANGE)
+	if (rc == -NUSA_EUNENROLLED || rc == -NUSA_EREVOKED ||
+	    rc == -NUSA_ERANGE)
 		rc = 0;
 	return rc;
 }
@@ -876,7 +877,8 @@ import_once(struct store *s, FILE *in, const struct key *self,
 			    &kept);
 			if (rc != 0 && rc != -NUSA_EBADSIG &&
 			    rc != -NUSA_EMALFORMED && rc != -NUSA_EVERSION &&
-			    rc != -NUSA_ENETWORK && rc != -NUSA_EUNENROLLED)
+			    rc != -NUSA_ENETWORK && rc != -NUSA_EUNENROLLED &&
+			    rc != -NUSA_EREVOKED)
 				break;
 			if (rc == 0)
 				st->receipts += (uint64_t)kept;

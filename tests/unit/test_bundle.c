@@ -1293,6 +1293,12 @@ test_receipt_order(void **state)
 	    &olen), 0);
 	assert_int_equal(receipt_put(t, old, olen, 4, &kept),
 	    -NUSA_EUNENROLLED);
+	/* Nor a revoked device's. */
+	assert_int_equal(ledger_revoke(t, n->root, n->clerk->pk), 0);
+	assert_int_equal(receipt_make(t, n->clerk, 1700000001, cur,
+	    sizeof(cur), &clen), 0);
+	assert_int_equal(receipt_put(t, cur, clen, 5, &kept), -NUSA_EREVOKED);
+	assert_int_equal(kept, 0);
 	store_abort(t);
 }
 
