@@ -256,3 +256,15 @@ codec_reader_end(const struct codec_reader *r)
 		return r->err;
 	return r->pos == r->len ? 0 : -NUSA_EMALFORMED;
 }
+
+size_t
+codec_text_cut(const char *s, size_t n, size_t max)
+{
+	if (n <= max)
+		return n;
+	/* s[max] is the first byte left out: while it continues a
+	 * character, that character started inside what is kept. */
+	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+		max--;
+	return max;
+}

@@ -61,4 +61,9 @@ uint16_t codec_rd16(const uint8_t in[2]);
  * control characters except tab, else 0. */
 int codec_text_ok(const char *s, size_t n);
 
+/* The length of the longest start of the n bytes at s, at most max, that
+ * does not end inside a UTF-8 character: where text valid by
+ * codec_text_ok() may be cut and stay valid. */
+size_t codec_text_cut(const char *s, size_t n, size_t max);
+
 #endif

@@ -38,6 +38,14 @@ struct req {
 static void
 reply(struct req *r, int status, json_t *j)
 {
+	/* json_pack() fails on memory or on text that is not UTF-8: never
+	 * a success with an empty body. */
+	if (j == NULL && status < 300 && status != 204) {
+		webreq_fail(&r->err, 500, "internal", MSG_INTERNAL, NULL,
+		    NULL);
+		status = 500;
+		j = webreq_error_json(&r->err, r->who->lang);
+	}
 	r->out->status = status;
 	r->out->json = j;
 }
@@ -131,8 +139,7 @@ field_str(const struct state_record *rec, const char *name, char *buf,
 	const struct state_field *f = state_record_field(rec, name);
 	size_t n = f ? f->value_len : 0;
 
-	if (n >= cap)
-		n = cap - 1;
+	n = codec_text_cut(f ? f->value : "", n, cap - 1);
 	if (n)
 		memcpy(buf, f->value, n);
 	buf[n] = '\0';

@@ -349,6 +349,26 @@ test_text_ok(void **state)
 	assert_true(codec_text_ok(NULL, 0));
 }
 
+static void
+test_text_cut(void **state)
+{
+	const char *s = "ab\xc3\xa9\xe2\x82\xac";	/* a b e-acute euro */
+	size_t max;
+
+	(void)state;
+	assert_int_equal(codec_text_cut(s, 7, 7), 7);
+	assert_int_equal(codec_text_cut(s, 7, 9), 7);
+	assert_int_equal(codec_text_cut(s, 7, 6), 4);	/* not in the euro */
+	assert_int_equal(codec_text_cut(s, 7, 5), 4);
+	assert_int_equal(codec_text_cut(s, 7, 4), 4);
+	assert_int_equal(codec_text_cut(s, 7, 3), 2);	/* nor the e-acute */
+	assert_int_equal(codec_text_cut(s, 7, 2), 2);
+	assert_int_equal(codec_text_cut(s, 7, 0), 0);
+	assert_int_equal(codec_text_cut("\xe2\x82\xac", 3, 2), 0);
+	for (max = 0; max <= 7; max++)
+		assert_true(codec_text_ok(s, codec_text_cut(s, 7, max)));
+}
+
 /* A plain decoder written from RFC 3629 to compare codec_text_ok() with,
  * plus the rule on control characters. */
 static int
@@ -435,6 +455,7 @@ main(void)
 		cmocka_unit_test(test_reader_end_trailing),
 		cmocka_unit_test(test_get_str),
 		cmocka_unit_test(test_text_ok),
+		cmocka_unit_test(test_text_cut),
 		cmocka_unit_test(test_text_ok_exhaustive),
 	};
 
