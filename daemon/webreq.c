@@ -452,7 +452,7 @@ webreq_uint(const char *s, const char *name, unsigned long min,
     unsigned long max, unsigned long def, unsigned long *out,
     struct webreq_err *e)
 {
-	unsigned long v = 0;
+	uint64_t v = 0;		/* 10 digits fit; an unsigned long may not */
 	size_t i, n;
 
 	if (s == NULL) {
@@ -467,12 +467,12 @@ webreq_uint(const char *s, const char *name, unsigned long min,
 		if (s[i] < '0' || s[i] > '9')
 			return webreq_fail(e, 400, "invalid", MSG_BAD_NUMBER,
 			    name, NULL);
-		v = v * 10 + (unsigned long)(s[i] - '0');
+		v = v * 10 + (uint64_t)(s[i] - '0');
 	}
 	if (v < min || v > max)
 		return webreq_fail(e, 400, "invalid", MSG_BAD_NUMBER, name,
 		    NULL);
-	*out = v;
+	*out = (unsigned long)v;
 	return 0;
 }
 

@@ -195,6 +195,11 @@ test_query_and_messages(void **state)
 	assert_int_equal(webreq_uint("", "offset", 0, 9, 0, &v, &e), -1);
 	assert_int_equal(webreq_uint("99999999999", "offset", 0,
 	    WEBREQ_OFFSET_MAX, 0, &v, &e), -1);
+	/* 2^32 is not 0 where an unsigned long has 32 bits (armhf). */
+	assert_int_equal(webreq_uint("4294967296", "offset", 0,
+	    WEBREQ_OFFSET_MAX, 0, &v, &e), -1);
+	assert_int_equal(webreq_uint("9999999999", "offset", 0,
+	    WEBREQ_OFFSET_MAX, 0, &v, &e), -1);
 	assert_int_equal(webreq_path_entry("00", id, &e), -1);
 	assert_int_equal(e.status, 404);
 	assert_int_equal(webreq_path_entry("00000000000000000000000000000000"
