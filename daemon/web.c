@@ -277,17 +277,19 @@ entry_hash(uint8_t out[32], const struct users_entry *e)
 /* The signed-in user's current role from DATA_DIR/users, so that a user
  * removed or changed there (nusactl user ...) is so at once; 0 if the
  * user is gone or their line changed since s signed in (a new PIN or
- * role: remove and add again). */
+ * role: remove and add again), or a negative error if the file could not
+ * be read now (out of file descriptors or memory, a broken file): then
+ * nothing is allowed, but nobody is signed out either. */
 static int
 current_role(struct web *w, const struct session *s)
 {
 	struct users *u = NULL;
 	const struct users_entry *e;
 	uint8_t h[32];
-	int role = 0;
+	int role = 0, rc;
 
-	if (users_load(&u, w->users_path) != 0)
-		return 0;
+	if ((rc = users_load(&u, w->users_path)) != 0)
+		return rc < 0 ? rc : -EIO;
 	if ((e = users_find(u, s->user)) != NULL) {
 		entry_hash(h, e);
 		if (sodium_memcmp(h, s->entry, sizeof(h)) == 0)
@@ -498,7 +500,13 @@ api(struct web *w, struct MHD_Connection *c, const char *method,
 		a->json = json_pack("{s:s}", "lang", webreq_lang_name(l));
 		return;
 	}
-	if (s && (role = current_role(w, s)) == 0) {
+	if (s && (role = current_role(w, s)) < 0) {
+		log_warn(w->log, "web: %s: %s", w->users_path,
+		    nusa_strerror(role));
+		answer_error(a, lang, 503, "busy", MSG_BUSY, NULL, NULL);
+		return;
+	}
+	if (s && role == 0) {
 		sodium_memzero(s, sizeof(*s));
 		s = NULL;
 	}

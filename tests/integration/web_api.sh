@@ -325,6 +325,15 @@ req boss GET /api/v1/users
 ok "user list"
 adduser temp clerk 4444
 login temp 4444
+# A users file that cannot be read now (here: broken) lets nobody do
+# anything, and signs nobody out: once it reads again, the session is on.
+cp "$tmp/a/users" "$tmp/users.good"
+echo 'broken line' >>"$tmp/a/users"
+req temp GET /api/v1/me
+bad 503 busy None "a users file that does not read is a 503"
+cp "$tmp/users.good" "$tmp/a/users"
+req temp GET /api/v1/me
+expect 200 "the session outlives a users file that did not read"
 "$N" -d "$tmp/a" user remove temp >/dev/null
 req temp GET /api/v1/me
 bad 401 not_signed_in None "a user removed with nusactl is signed out at once"
