@@ -547,8 +547,9 @@ api(struct web *w, struct MHD_Connection *c, const char *method,
 	    query_value, c, &out);
 	a->status = out.status;
 	a->json = out.json;
-	if (out.body) {
+	if (out.body || out.fd >= 0) {
 		a->body = out.body;
+		a->fd = out.fd;
 		a->len = out.len;
 		a->ctype = out.ctype;
 		if (out.filename[0])

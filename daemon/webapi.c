@@ -1,11 +1,14 @@
 #include "webapi.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <zmq.h>
 
@@ -1024,16 +1027,37 @@ get_sync(struct req *r)
 	json_decref(st);
 }
 
+/* Returns a read-write file in dir that has no name (gone when closed),
+ * or -errno. */
+static int
+unnamed_file(const char *dir)
+{
+	char path[4096];
+	int fd;
+
+	if ((fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) >= 0)
+		return fd;
+	if (errno != EOPNOTSUPP && errno != EISDIR)
+		return -errno;
+	/* A filesystem without O_TMPFILE: a name, at once removed. */
+	if ((size_t)snprintf(path, sizeof(path), "%s/.export.XXXXXX", dir) >=
+	    sizeof(path))
+		return -ENAMETOOLONG;
+	if ((fd = mkostemp(path, O_CLOEXEC)) < 0)
+		return -errno;
+	unlink(path);
+	return fd;
+}
+
 static void
 get_export(struct req *r, const char *file)
 {
 	static const char *const files[] = { "", "members.csv",
 		"accounts.csv", "balances.csv", "postings.csv" };
 	struct store_txn *t;
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f;
-	int i, rc;
+	struct stat st;
+	FILE *f = NULL;
+	int i, fd, rc;
 
 	for (i = 1; i <= 4 && strcmp(file, files[i]) != 0; i++)
 		;
@@ -1041,24 +1065,46 @@ get_export(struct req *r, const char *file)
 		fail(r, 404, "not_found", MSG_NOT_FOUND, NULL, NULL);
 		return;
 	}
-	if ((f = open_memstream(&buf, &len)) == NULL) {
-		internal(r, -errno);
+	/* A hub's postings run to many megabytes: written to a file of no
+	 * name in the data directory (on disk, not in memory), which
+	 * libmicrohttpd then sends and closes. */
+	if ((fd = unnamed_file(r->c->data_dir)) < 0) {
+		internal(r, fd);
+		return;
+	}
+	if ((f = fdopen(fd, "w")) == NULL) {
+		rc = -errno;
+		close(fd);
+		internal(r, rc);
+		return;
+	}
+	/* fclose() below closes fd: keep a second one for the answer. */
+	if ((fd = fcntl(fileno(f), F_DUPFD_CLOEXEC, 0)) < 0) {
+		rc = -errno;
+		fclose(f);
+		internal(r, rc);
 		return;
 	}
 	if ((rc = store_begin(r->c->store, &t, STORE_READ)) == 0) {
 		rc = books_export_table(t, f, i);
 		store_abort(t);
 	}
-	if (fclose(f) != 0 && rc == 0)
+	if (fflush(f) != 0 && rc == 0)
+		rc = -errno;
+	if (ferror(f) && rc == 0)
 		rc = -EIO;
+	if (fclose(f) != 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && fstat(fd, &st) != 0)
+		rc = -errno;
 	if (rc) {
-		free(buf);
+		close(fd);
 		internal(r, rc);
 		return;
 	}
 	r->out->status = 200;
-	r->out->body = buf;
-	r->out->len = len;
+	r->out->fd = fd;
+	r->out->len = (size_t)st.st_size;
 	r->out->ctype = "text/csv; charset=utf-8";
 	snprintf(r->out->filename, sizeof(r->out->filename), "%s", files[i]);
 }
@@ -1142,6 +1188,7 @@ webapi_handle(const struct webapi_conf *c, const struct webapi_who *who,
 	size_t n = 0, l;
 
 	memset(out, 0, sizeof(*out));
+	out->fd = -1;
 	memset(seg, 0, sizeof(seg));
 	/* Up to three segments: "postings/ENTRY/reverse". */
 	while (*p && n < 3) {

@@ -37,6 +37,8 @@ struct webapi_out {
 	int status;
 	json_t *json;
 	char *body;			/* malloc'd */
+	int fd;				/* or, if >= 0, len bytes of this
+					 * file from offset 0 (owned) */
 	size_t len;
 	const char *ctype;
 	char filename[64];
@@ -46,7 +48,8 @@ typedef const char *(*webapi_query_fn)(void *arg, const char *name);
 
 /* Serves method on path (after "/api/v1/", e.g. "members/M001") with the
  * request body (len bytes) and query parameters from q. Fills *out; the
- * caller frees out->json with json_decref() and out->body with free(). */
+ * caller frees out->json with json_decref() and out->body with free(),
+ * and closes out->fd if it is not -1. */
 void webapi_handle(const struct webapi_conf *c, const struct webapi_who *who,
     const char *method, const char *path, const char *body, size_t len,
     webapi_query_fn q, void *qarg, struct webapi_out *out);

@@ -476,6 +476,13 @@ mkdir "$tmp/exp"
 "$N" -d "$tmp/a" export csv --out "$tmp/exp" >/dev/null
 cmp "$tmp/out" "$tmp/exp/balances.csv" >&2 || die "export differs from nusactl's"
 ok "export is nusactl's balances.csv"
+req siti GET /api/v1/export/postings.csv
+expect 200 "postings export"
+cmp "$tmp/out" "$tmp/exp/postings.csv" >&2 || die "postings export differs"
+grep -qi "^content-length: $(stat -c %s "$tmp/exp/postings.csv")" "$tmp/hdr" ||
+	die "postings export length"
+[ -z "$(find "$tmp/a" -maxdepth 1 -name '.export*')" ] || die "export left a file"
+ok "postings.csv is nusactl's too, sent from a file of no name"
 
 # ---- sync: the web's deposit and one on box b at once ----
 converge 30 a b || die "a and b did not converge"
