@@ -731,6 +731,31 @@ config_http_addr(const char *s, char *host, size_t cap, unsigned *port,
 	return 0;
 }
 
+int
+config_http_sockaddr(const char *s, struct sockaddr_storage *ss,
+    const char **why)
+{
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+	char host[CONFIG_ADDR_MAX];
+	unsigned port;
+	int rc;
+
+	memset(ss, 0, sizeof(*ss));
+	if ((rc = config_http_addr(s, host, sizeof(host), &port, why)) != 0)
+		return rc;
+	if (strchr(host, ':')) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)port);
+		(void)inet_pton(AF_INET6, host, &v6->sin6_addr);
+	} else {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((uint16_t)port);
+		(void)inet_pton(AF_INET, host, &v4->sin_addr);
+	}
+	return 0;
+}
+
 void
 config_defaults(struct config *c)
 {

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include "nusa.h"
 
@@ -104,6 +105,12 @@ int config_addr_ok(const char *s, const char **why);
  * NULL). Returns 0, or -NUSA_EMALFORMED and points *why (not NULL) to a
  * static phrase. */
 int config_http_addr(const char *s, char *host, size_t cap, unsigned *port,
+    const char **why);
+
+/* The same address as a socket address to listen on: sets *ss (an
+ * AF_INET or AF_INET6 address with its port). Returns as
+ * config_http_addr(). */
+int config_http_sockaddr(const char *s, struct sockaddr_storage *ss,
     const char **why);
 
 #endif

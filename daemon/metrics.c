@@ -13,6 +13,8 @@
 
 #include <microhttpd.h>
 
+#include "config.h"
+
 /* A scraper asks every few seconds; more than a handful at once is not a
  * scraper. Each connection gets a few seconds to say what it wants. */
 #define CONN_MAX	8
@@ -173,41 +175,15 @@ int
 metrics_open(struct metrics **out, const char *addr)
 {
 	struct sockaddr_storage ss;
-	struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-	char host[64];
-	const char *colon;
-	unsigned long port;
+	const char *why;
 	struct metrics *m;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
-	size_t n;
 
 	*out = NULL;
-	memset(&ss, 0, sizeof(ss));
-	if ((colon = strrchr(addr, ':')) == NULL ||
-	    (port = strtoul(colon + 1, NULL, 10)) < 1 || port > 65535)
+	if (config_http_sockaddr(addr, &ss, &why) != 0)
 		return -EINVAL;
-	n = (size_t)(colon - addr);
-	if (addr[0] == '[') {
-		if (n < 2 || addr[n - 1] != ']' || n - 2 >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, addr + 1, n - 2);
-		host[n - 2] = '\0';
-		if (inet_pton(AF_INET6, host, &v6->sin6_addr) != 1)
-			return -EINVAL;
-		v6->sin6_family = AF_INET6;
-		v6->sin6_port = htons((uint16_t)port);
+	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	} else {
-		if (n >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, addr, n);
-		host[n] = '\0';
-		if (inet_pton(AF_INET, host, &v4->sin_addr) != 1)
-			return -EINVAL;
-		v4->sin_family = AF_INET;
-		v4->sin_port = htons((uint16_t)port);
-	}
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return -ENOMEM;
 	if (pthread_mutex_init(&m->lock, NULL) != 0) {
@@ -215,7 +191,7 @@ metrics_open(struct metrics **out, const char *addr)
 		return -ENOMEM;
 	}
 	errno = 0;
-	m->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handle,
+	m->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle,
 	    m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_MAX,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,

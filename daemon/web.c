@@ -820,14 +820,8 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 int
 web_open(struct web **out, const struct web_conf *c)
 {
-	union {
-		struct sockaddr sa;
-		struct sockaddr_in in;
-		struct sockaddr_in6 in6;
-	} addr;
-	char host[CONFIG_ADDR_MAX];
+	struct sockaddr_storage addr;
 	const char *why = NULL;
-	unsigned port;
 	/* epoll: more than FD_SETSIZE descriptors, no poll() of all of
 	 * them at every turn. */
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
@@ -837,7 +831,7 @@ web_open(struct web **out, const struct web_conf *c)
 	int rc;
 
 	*out = NULL;
-	if (config_http_addr(c->http, host, sizeof(host), &port, &why) != 0) {
+	if (config_http_sockaddr(c->http, &addr, &why) != 0) {
 		log_error(c->log, "http %s: %s", c->http, why);
 		return -NUSA_EMALFORMED;
 	}
@@ -873,20 +867,12 @@ web_open(struct web **out, const struct web_conf *c)
 	w->api.control = w->control;
 	w->api.zctx = c->zctx;
 	w->api.hub = c->hub;
-	memset(&addr, 0, sizeof(addr));
-	if (strchr(host, ':')) {
-		addr.in6.sin6_family = AF_INET6;
-		addr.in6.sin6_port = htons((uint16_t)port);
-		inet_pton(AF_INET6, host, &addr.in6.sin6_addr);
+	if (addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	} else {
-		addr.in.sin_family = AF_INET;
-		addr.in.sin_port = htons((uint16_t)port);
-		inet_pton(AF_INET, host, &addr.in.sin_addr);
-	}
-	w->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, handle,
+	/* The port argument is ignored: MHD_OPTION_SOCK_ADDR has it. */
+	w->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle,
 	    w, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, w,
-	    MHD_OPTION_SOCK_ADDR, &addr.sa,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CONN_PER_IP,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT,

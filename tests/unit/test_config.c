@@ -1,6 +1,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -291,6 +292,23 @@ test_http(void **state)
 	    &why), 0);
 	assert_string_equal(host, "::1");
 	assert_int_equal(p, 80);
+	{
+		struct sockaddr_storage ss;
+		const struct sockaddr_in6 *v6 = (const void *)&ss;
+		const struct sockaddr_in *v4 = (const void *)&ss;
+
+		assert_int_equal(config_http_sockaddr(c.http, &ss, &why), 0);
+		assert_int_equal(ss.ss_family, AF_INET6);
+		assert_int_equal(ntohs(v6->sin6_port), 80);
+		assert_memory_equal(&v6->sin6_addr, &in6addr_loopback, 16);
+		assert_int_equal(config_http_sockaddr("127.0.0.2:9100", &ss,
+		    &why), 0);
+		assert_int_equal(ss.ss_family, AF_INET);
+		assert_int_equal(ntohs(v4->sin_port), 9100);
+		assert_int_equal(ntohl(v4->sin_addr.s_addr), 0x7f000002);
+		assert_int_equal(config_http_sockaddr("127.0.0.2", &ss, &why),
+		    -NUSA_EMALFORMED);
+	}
 	parse_ok(&c, H "http =\n");
 	assert_string_equal(c.http, "");
 	expect_error(H "http = localhost:8080\n", 3, addr);
