@@ -136,10 +136,8 @@ state_apply(struct store_txn *t, const uint8_t id[NUSA_HASH_LEN],
 	}
 }
 
-/* Returns the role pk had at clock hlc: that of the last certificate in
- * force at or before it, ROLE_NONE if none. */
-static uint8_t
-role_at(struct store_txn *t, const uint8_t *pk, uint64_t hlc)
+uint8_t
+state_role_at(struct store_txn *t, const uint8_t *pk, uint64_t hlc)
 {
 	uint8_t key[NUSA_KEY_LEN + 8], role = ROLE_NONE;
 	MDB_cursor *c;
@@ -177,7 +175,7 @@ state_effective(struct store_txn *t, const struct entry *e)
 		return 1;	/* admin entries: see state_devices_recompute() */
 	/* Ledger entries count if their author could write them when it
 	 * did: a later change of role does not undo what happened. */
-	role = role_at(t, e->author, e->hlc);
+	role = state_role_at(t, e->author, e->hlc);
 	return role == ROLE_ROOT || role == ROLE_ADMIN || role == ROLE_CLERK;
 }
 

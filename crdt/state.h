@@ -33,6 +33,10 @@ int state_rebuild(struct store_txn *t);
 /* BLAKE2b-256 over every materialized table in key order. */
 int state_digest(struct store_txn *t, uint8_t out[NUSA_HASH_LEN]);
 
+/* The role pk had at clock hlc: that of the last certificate in force at
+ * or before it, ROLE_NONE if none (as the device table stands now). */
+uint8_t state_role_at(struct store_txn *t, const uint8_t *pk, uint64_t hlc);
+
 /* Returns 1 if entry e of a known device counts in the state: its author
  * is enrolled and e is not past the author's revocation. */
 int state_effective(struct store_txn *t, const struct entry *e);

@@ -905,19 +905,28 @@ check_link(struct store_txn *t, const struct entry *e)
 }
 
 /* After an admin entry is stored: recomputes the device table, unless
- * the entry certainly has no power. That is so when its author is neither
- * root nor admin now and its last certificate is older than the entry:
- * then that was its role at the entry's clock too. Skipping keeps a clerk
- * who writes certificates from making every one cost a recompute. */
+ * the entry certainly has no power: its author is neither root nor admin
+ * now, nor was at the entry's clock (which the author chose: a clerk
+ * dating certificates before its own must not make each one cost a
+ * recompute, a read of every admin entry). An entry without power now
+ * gains none later but by another admin entry, which recomputes. */
 static int
 admin_entry_stored(struct store_txn *t, const struct entry *e,
-    const struct store_device *author, int *rebuild)
+    const struct store_device *author, int *rebuild,
+    struct store_ingest_stats *st)
 {
 	int rc, restricted = 0;
+	uint8_t then;
 
-	if (!is_admin_kind(e->kind) || (author->role != ROLE_ROOT &&
-	    author->role != ROLE_ADMIN && author->cert_hlc < e->hlc))
+	if (!is_admin_kind(e->kind))
 		return 0;
+	if (author->role != ROLE_ROOT && author->role != ROLE_ADMIN) {
+		then = author->cert_hlc < e->hlc ? author->role :
+		    state_role_at(t, e->author, e->hlc);
+		if (then != ROLE_ROOT && then != ROLE_ADMIN)
+			return 0;
+	}
+	st->recomputes++;
 	if ((rc = state_devices_recompute(t, &restricted)) != 0)
 		return rc;
 	if (restricted)
@@ -1029,7 +1038,7 @@ put_entry(struct store_txn *t, const struct entry *e,
 		/* Out of the state, but the device table is recomputed from
 		 * every stored admin entry: keep it in step with the rebuild. */
 		st->revoked++;
-		return admin_entry_stored(t, e, &d, rebuild);
+		return admin_entry_stored(t, e, &d, rebuild, st);
 	}
 
 	st->added++;
@@ -1042,7 +1051,7 @@ put_entry(struct store_txn *t, const struct entry *e,
 			return rc;
 	}
 	if (is_admin_kind(e->kind))
-		return admin_entry_stored(t, e, &d, rebuild);
+		return admin_entry_stored(t, e, &d, rebuild, st);
 	return state_effective(t, e) ? state_apply(t, id, e) : 0;
 }
 

@@ -48,6 +48,7 @@ struct store_ingest_stats {
 	size_t duplicates;	/* already here */
 	size_t forks;		/* new entries that fork a feed */
 	size_t revoked;		/* past their author's revocation: dropped */
+	size_t recomputes;	/* admin entries that recomputed the devices */
 	size_t bad_index;	/* on error: index in the batch at fault */
 };
 

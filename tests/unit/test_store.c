@@ -1012,6 +1012,42 @@ test_powerless_admin_entries(void **state)
 	key_free(&extra);
 }
 
+/* A clerk's certificates dated before its own enrolment (an author picks
+ * its clocks) have no power, and cost no recompute of the device table
+ * (a read of every admin entry each): a batch of them must not make
+ * ingest quadratic. An admin's certificate does recompute. */
+static void
+test_dated_certs_cost_nothing(void **state)
+{
+	struct world *w = *state;
+	struct store_ingest_stats st;
+	struct key *extra = key_generate();
+	struct store_device d;
+	static struct tf_ent e[NUSA_BATCH_MAX];
+	size_t i;
+	int rc;
+
+	assert_non_null(extra);
+	for (i = 0; i < NUSA_BATCH_MAX; i++)
+		tf_cert(&w->ca, extra->pk, ROLE_ADMIN, i + 1, &e[i]);
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(tf_ingest(w->s, e, NUSA_BATCH_MAX, &st), 0);
+	assert_int_equal(st.added, NUSA_BATCH_MAX);
+	assert_int_equal(st.recomputes, 0);
+	d = device_of(w->s, extra->pk, &rc);
+	assert_true(rc == -NUSA_ENOTFOUND || d.role == ROLE_NONE);
+
+	tf_cert(&w->aa, extra->pk, ROLE_CLERK, 5000, &e[0]);
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(tf_ingest(w->s, e, 1, &st), 0);
+	assert_int_equal(st.recomputes, 1);
+	d = device_of(w->s, extra->pk, &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(d.role, ROLE_CLERK);
+	tf_verify_clean(w->s);
+	key_free(&extra);
+}
+
 /* An admin enrols a device, then the root demotes the admin to clerk
  * with a later clock. Replicas that hear of the demotion first must not
  * refuse the earlier certificate: both orders end enrolled and equal. */
@@ -1238,6 +1274,7 @@ main(void)
 		T(test_unenrolled),
 		T(test_forbidden),
 		T(test_powerless_admin_entries),
+		T(test_dated_certs_cost_nothing),
 		T(test_demotion_any_order),
 		T(test_thief_forks_below_cut),
 		T(test_thief_admin_cert),
