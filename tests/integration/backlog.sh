@@ -53,9 +53,15 @@ startm() {
 	rm -f "$tmp/$box/nusad.sock"
 	(self=$BASHPID
 		python3 "$root/sampler.py" "$self" "$tmp/$box.mem" &
+		# Not before the sampler watches: a loaded machine may start
+		# python3 slower than nusad syncs the small backlog.
+		for i in $(seq 1 200); do
+			[ -s "$tmp/$box.mem" ] && break
+			sleep 0.05
+		done
 		exec "$D" -c "$tmp/$box.conf") 2>>"$tmp/$box.log" &
 	echo $! >"$tmp/$box.pid"
-	for i in $(seq 1 100); do
+	for i in $(seq 1 200); do
 		[ -S "$tmp/$box/nusad.sock" ] && return 0
 		sleep 0.1
 	done
