@@ -37,6 +37,7 @@
 #define NETS_MAX	1024
 #define RECONNECT_MS	100	/* first retry; doubles, plus jitter */
 #define RECONNECT_MAX_MS 60000
+#define KEEPALIVE_WAIT	6	/* heartbeats a busy session waits for a peer */
 
 enum source {
 	SRC_STATIC = 1,
@@ -2102,15 +2103,19 @@ links_tick(struct nusad *d, int64_t now)
 
 /* A ROUTER does not say when a peer has gone: an idle inbound session
  * sends a one-byte DONE now and then, and a send to a peer that is gone
- * fails (ZMQ_ROUTER_MANDATORY), which ends the session. */
+ * fails (ZMQ_ROUTER_MANDATORY), which ends the session; a busy one that
+ * waits for acknowledgements in vain ends after KEEPALIVE_WAIT
+ * heartbeats (libzmq's own heartbeat has dropped the connection by
+ * then), so that boxes gone mid-sync do not hold a hub's sessions. */
 static void
 keepalive(struct nusad *d)
 {
+	int64_t wait = KEEPALIVE_WAIT * (int64_t)d->cfg.heartbeat * 1000;
 	size_t i;
 	int rc;
 
 	for (i = 0; i < d->nin;) {
-		if ((rc = session_keepalive(d->in[i]->s)) != 0) {
+		if ((rc = session_keepalive(d->in[i]->s, wait)) != 0) {
 			inbound_end(d, i, rc);
 			continue;
 		}

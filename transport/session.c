@@ -1,6 +1,7 @@
 #include "session.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,7 @@ struct session {
 	int forks_asked, forks_answered;
 	int ask_done;		/* the next DONE asks the peer for one */
 	int64_t last_ack;	/* monotonic ms */
+	int64_t last_in;	/* monotonic ms: the peer's last message */
 	/* receiving */
 	int peer_error;		/* code of the peer's ERROR */
 	uint32_t next_in;
@@ -711,6 +713,7 @@ session_receive(struct session *s, const uint8_t *p, size_t len)
 
 	if (s->over)
 		return -ECONNRESET;
+	s->last_in = mono_ms();
 	if ((rc = proto_decode(&m, p, len)) != 0) {
 		s->st.msgs_in++;
 		s->st.bytes_in += len;
@@ -814,12 +817,26 @@ session_sync_now(struct session *s)
 }
 
 int
-session_keepalive(struct session *s)
+session_keepalive(struct session *s, int64_t wait_max_ms)
 {
+	int64_t since;
 	int rc;
 
 	if (s->over)
 		return -ECONNRESET;
+	if (s->nflights) {
+		since = mono_ms() - (s->last_in > s->flights[s->fhead].sent ?
+		    s->last_in : s->flights[s->fhead].sent);
+		if (since > wait_max_ms) {
+			char what[96];
+
+			snprintf(what, sizeof(what), "no answer for %" PRId64
+			    " s with %zu batches unacknowledged", since / 1000,
+			    s->nflights);
+			set_error(s, 0, what, 0);
+			return -ETIMEDOUT;
+		}
+	}
 	if (!s->established || s->stream || s->nflights || !s->sent_done ||
 	    s->need_plan)
 		return 0;

@@ -81,9 +81,12 @@ int session_pump(struct session *s, int changed);
 
 /* An idle session (caught up, nothing in flight) says so again: a DONE,
  * one byte, which tells the caller whether the peer is still there (the
- * send fails when it is not). Does nothing on a busy session. Returns 0
- * or the send's error. */
-int session_keepalive(struct session *s);
+ * send fails when it is not). A busy one sends nothing, and if it has
+ * waited more than wait_max_ms for an acknowledgement with nothing at all
+ * from the peer meanwhile, the peer is taken for gone: -ETIMEDOUT (a
+ * listener learns of a lost connection only by a send that fails, and
+ * one waiting for credit sends nothing). Returns 0 or an error. */
+int session_keepalive(struct session *s, int64_t wait_max_ms);
 
 /* Syncs now: offers the peer whatever it may lack and asks it to confirm
  * that it is caught up (a DONE asking for a DONE), so that

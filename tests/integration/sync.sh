@@ -10,6 +10,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 N=${NUSACTL:-$here/../../build/nusactl}
 D=${NUSAD:-$here/../../build/nusad}
 ROGUE=${ROGUE:-$here/../../build/test/rogue}
+LINKEMU=${LINKEMU:-$here/../../build/linkemu}
+SHARED=${SHARED:-$here/../../../shared}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nusa-sync.XXXXXX")
 . "$here/lib/boxes.sh"
 root=$tmp
@@ -302,4 +304,44 @@ stop B
 stop A
 stop C
 stop H
+
+# --- a box gone mid-sync: the listener lets its session go ---------------------
+# B syncs from A through a relay of 64 kbit/s (a batch crosses well within
+# libzmq's heartbeat timeout of 3 s here) and freezes (SIGSTOP) with
+# batches of A's unacknowledged. A listener learns of a lost peer only by a send that
+# fails, and one waiting for credit sends nothing: it must end the session
+# after a few heartbeats (1 s here) rather than hold it for ever.
+cd "$root" && mkdir stall && cd stall && tmp=$root/stall
+network A B
+python3 "$SHARED/data/make-koperasi-books.py" books --members 40 \
+	--months 12 --seed 3 >/dev/null
+for t in members accounts postings; do
+	"$N" -d A import "$t" "books/$t.csv" >/dev/null
+done
+PA=$(freeport)
+conf A "$PA"
+start A
+"$LINKEMU" --listen 127.0.0.1:0 --to "127.0.0.1:$PA" --rate 8000 \
+	--port-file relay.port 2>relay.log &
+echo $! >relay.pid
+for _ in $(seq 1 50); do [ -s relay.port ] && break; sleep 0.1; done
+conf B "" "peers = $(devid A)@tcp://127.0.0.1:$(cat relay.port)"
+start B
+for _ in $(seq 1 100); do
+	grep -q "connected for" A.log && break
+	sleep 0.1
+done
+sleep 1
+kill -STOP "$(cat B.pid)"
+for _ in $(seq 1 300); do
+	grep -q "no answer for" A.log && break
+	sleep 0.1
+done
+kill -CONT "$(cat B.pid)"
+grep -q "no answer for [0-9]* s with [0-9]* batches unacknowledged" A.log ||
+	die "A held the session of a peer gone mid-sync: $(tail -3 A.log)"
+converge 60 A B || die "B did not resume after it woke"
+ok "a peer gone mid-sync is let go after a few heartbeats, and resumes"
+stop B
+stop A
 echo "sync.sh: $pass checks passed"

@@ -575,13 +575,13 @@ test_keepalive(void **state)
 	struct pair p;
 
 	pair_new(&p, box, n->office, 2, PROTO_CREDIT, PROTO_CREDIT);
-	assert_int_equal(session_keepalive(p.d.s), 0);
-	assert_int_equal(session_keepalive(p.l.s), 0);
+	assert_int_equal(session_keepalive(p.d.s, 60000), 0);
+	assert_int_equal(session_keepalive(p.l.s, 60000), 0);
 	assert_int_equal(p.d.qlen + p.l.qlen, 0);
 	pair_sync(&p);
 	assert_synced(&p);
-	assert_int_equal(session_keepalive(p.l.s), 0);
-	assert_int_equal(session_keepalive(p.d.s), 0);
+	assert_int_equal(session_keepalive(p.l.s, 60000), 0);
+	assert_int_equal(session_keepalive(p.d.s, 60000), 0);
 	assert_int_equal(p.l.qlen, 1);
 	assert_int_equal(peek(&p.l)->len, 1);
 	assert_int_equal(peek(&p.l)->p[0], PROTO_DONE);
@@ -593,18 +593,32 @@ test_keepalive(void **state)
 	post(n->office, n->root, "s1", 1, 10);
 	assert_int_equal(session_pump(p.l.s, 1), 0);
 	assert_int_equal(p.l.qlen, PROTO_CREDIT);
-	assert_int_equal(session_keepalive(p.l.s), 0);
+	assert_int_equal(session_keepalive(p.l.s, 60000), 0);
 	assert_int_equal(p.l.qlen, PROTO_CREDIT);
 	run(&p);
 	tf_same_digest(n->office, box);
 	assert_synced(&p);
 
+	/* Busy and waited too long: the peer is taken for gone. */
+	post(n->office, n->root, "s1", 1, 11);
+	assert_int_equal(session_pump(p.l.s, 1), 0);
+	assert_true(p.l.qlen > 0);
+	assert_int_equal(session_keepalive(p.l.s, 60000), 0);
+	assert_int_equal(session_keepalive(p.l.s, -1), -ETIMEDOUT);
+	assert_non_null(strstr(session_error(p.l.s), "no answer"));
+	assert_int_equal(session_keepalive(p.l.s, 60000), -ECONNRESET);
+	pair_free(&p);
+	pair_new(&p, box, n->office, 2, PROTO_CREDIT, PROTO_CREDIT);
+	pair_sync(&p);
+	tf_same_digest(n->office, box);
+	assert_synced(&p);
+
 	/* A send that fails is reported: the peer is gone. */
 	p.l.fail_send = -EHOSTUNREACH;
-	assert_int_equal(session_keepalive(p.l.s), -EHOSTUNREACH);
+	assert_int_equal(session_keepalive(p.l.s, 60000), -EHOSTUNREACH);
 	p.l.fail_send = 0;
 	assert_int_equal(session_fail(p.l.s, PROTO_ERR_BUSY, "bye"), 0);
-	assert_int_equal(session_keepalive(p.l.s), -ECONNRESET);
+	assert_int_equal(session_keepalive(p.l.s, 60000), -ECONNRESET);
 	pair_free(&p);
 	store_close(box);
 }
