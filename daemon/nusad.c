@@ -38,6 +38,7 @@
 #define RECONNECT_MS	100	/* first retry; doubles, plus jitter */
 #define RECONNECT_MAX_MS 60000
 #define KEEPALIVE_WAIT	6	/* heartbeats a busy session waits for a peer */
+#define PEERS_SAVE_S	600	/* peers.json follows an idle sync this often */
 
 enum source {
 	SRC_STATIC = 1,
@@ -192,6 +193,7 @@ struct nusad {
 	struct notify *nt;	/* systemd, if it started us */
 	char peers_path[PATH_MAX];	/* DATA_DIR/peers.json */
 	int peers_dirty;		/* a sync ended or moved since */
+	int64_t peers_saved;		/* unix time of the last save */
 	int64_t next_watchdog, next_status;
 	int rekeyed;		/* own_feed_check() retired our key */
 	int claims;		/* sessions whose claim waits: DIR/claim */
@@ -1256,6 +1258,8 @@ peers_save(struct nusad *d)
 	json_decref(a);
 	if ((rc = outfile_close(&o, rc == 0)) != 0)
 		log_warn(&d->log, "%s: %s", d->peers_path, nusa_strerror(rc));
+	else
+		d->peers_saved = (int64_t)time(NULL);
 }
 
 /* Notes the syncs of live sessions and saves the records if a sync
@@ -1265,6 +1269,7 @@ peers_tick(struct nusad *d)
 {
 	struct peer *p;
 	size_t i;
+	int moved = 0;
 
 	for (i = 0; i < d->nlinks + d->nin; i++) {
 		struct session *s = i < d->nlinks ? d->links[i]->s :
@@ -1277,9 +1282,14 @@ peers_tick(struct nusad *d)
 		    session_stats(s)->synced <= p->last_synced)
 			continue;
 		p->last_synced = session_stats(s)->synced;
-		d->peers_dirty = 1;
+		moved = 1;
 		peer_receipt(d, id, net, s);
 	}
+	/* An idle session in sync says so every heartbeat: status shows it
+	 * from memory, and the file (an fsync on an SD card) follows it only
+	 * every PEERS_SAVE_S; sessions that end save at once. */
+	if (moved && time(NULL) - d->peers_saved >= PEERS_SAVE_S)
+		d->peers_dirty = 1;
 	if (d->peers_dirty && d->peers_path[0]) {
 		peers_save(d);
 		d->peers_dirty = 0;

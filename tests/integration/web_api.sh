@@ -94,6 +94,13 @@ grep -qi "^content-security-policy: default-src 'self'; img-src 'self' data:; ob
 	die "CSP: $(grep -i content-security "$tmp/hdr")"
 grep -qi '^x-content-type-options: nosniff' "$tmp/hdr" || die "nosniff"
 ok "pages carry a Content-Security-Policy and nosniff"
+# peers.json, saved once a sync is seen (the 10 s status tick): its inode
+# is compared at the end, when the session has been in sync for a minute.
+for i in $(seq 1 150); do
+	[ -s "$tmp/a/peers.json" ] && break
+	sleep 0.1
+done
+peers_ino=$(stat -c %i "$tmp/a/peers.json") || die "no peers.json on a"
 req anon GET /app.css
 expect 200 "a file under web_root"
 grep -qi '^content-type: text/css' "$tmp/hdr" || die "css type"
@@ -502,6 +509,11 @@ ok "a web posting without a date has the box's local date"
 [ "$(jf "[p['device'] for p in d['postings'] if p['amount'] == 2222][0]")" = "$(devid b)" ] ||
 	die "b's deposit's device"
 ok "the web's deposit and b's converge; the API shows both"
+# An idle sync says so every heartbeat; peers.json (an fsync on an SD
+# card) follows it only every 10 minutes, not every status tick.
+[ "$(stat -c %i "$tmp/a/peers.json")" = "$peers_ino" ] ||
+	die "peers.json rewritten while the session stayed in sync"
+ok "peers.json is not rewritten every tick of an idle sync"
 req siti GET /api/v1/sync
 expect 200 "sync page"
 [ "$(jf "[p['id'] for p in d['peers']]")" = "['$(devid b)']" ] || die "sync: $(cat "$tmp/out")"
