@@ -82,11 +82,14 @@ struct nusad;
 struct own_claim {
 	int checked;
 	uint64_t seq, mine;
+	int64_t since;		/* unix time of the claim */
 };
 
 static void own_feed_check(struct nusad *d, size_t net, struct session *s,
     struct own_claim *o);
 static void own_feed_end(struct nusad *d, struct session *s,
+    struct own_claim *o);
+static void own_feed_expire(struct nusad *d, struct session *s,
     struct own_claim *o);
 
 /* A peer we dial: one DEALER socket, one session while connected. */
@@ -1803,8 +1806,9 @@ claim_drop(struct nusad *d, struct own_claim *o)
  * every writer), and only an entry of our own feed past our head that
  * actually arrived, verified and stored, retires the key. The session
  * goes on and brings the lost entries back. A claim the peer does not
- * make good before it says it is caught up (or the session ends) is
- * dropped with a warning, and writes resume. This process keeps its old
+ * make good before it says it is caught up (or the session ends, or it
+ * sends no batch for KEEPALIVE_WAIT heartbeats) is dropped with a
+ * warning, and writes resume. This process keeps its old
  * key for CURVE until it restarts: that key is still enrolled, so peers
  * still admit it. */
 static void
@@ -1835,6 +1839,7 @@ own_feed_check(struct nusad *d, size_t net, struct session *s,
 		d->claims++;
 		o->seq = theirs;
 		o->mine = mine;
+		o->since = (int64_t)time(NULL);
 		log_warn(&d->log, "%s says it holds seq %" PRIu64 " of our "
 		    "own feed, we have %" PRIu64 ": writes wait for those "
 		    "entries", who, theirs, mine);
@@ -1872,6 +1877,28 @@ own_feed_check(struct nusad *d, size_t net, struct session *s,
 		    nusa_hex(nw, rk.new, NUSA_KEY_LEN), nw,
 		    payload_role_name(rk.role));
 	/* Written under DIR/claim: the rekey state now stops writers. */
+	claim_drop(d, o);
+}
+
+/* A claim stands while its peer sends: one whose session has brought no
+ * batch for KEEPALIVE_WAIT heartbeats is dropped (a peer that claims and
+ * then neither sends nor says it is caught up must not stop this box's
+ * writes for as long as it holds the connection). */
+static void
+own_feed_expire(struct nusad *d, struct session *s, struct own_claim *o)
+{
+	int64_t now = (int64_t)time(NULL), from = o->since;
+	char who[17];
+
+	if (o->seq == 0)
+		return;
+	if (session_stats(s)->last_batch > from)
+		from = session_stats(s)->last_batch;
+	if (now - from <= KEEPALIVE_WAIT * (int64_t)d->cfg.heartbeat)
+		return;
+	log_warn(&d->log, "%s claimed seq %" PRIu64 " of our own feed but "
+	    "sent nothing for %" PRId64 " s: claim dropped, key kept, writes "
+	    "resume", hex8(who, session_peer(s)), o->seq, now - from);
 	claim_drop(d, o);
 }
 
@@ -2129,8 +2156,12 @@ keepalive(struct nusad *d)
 			inbound_end(d, i, rc);
 			continue;
 		}
+		own_feed_expire(d, d->in[i]->s, &d->in[i]->own);
 		i++;
 	}
+	for (i = 0; i < d->nlinks; i++)
+		if (d->links[i]->s)
+			own_feed_expire(d, d->links[i]->s, &d->links[i]->own);
 }
 
 static void

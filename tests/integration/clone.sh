@@ -180,6 +180,21 @@ waitfor 10 grep -q "claimed seq $lie of our own feed but is caught up" A.log ||
 "$N" -d A member add M8 --name Z >/dev/null 2>err.txt ||
 	die "A cannot write after the claim: $(cat err.txt)"
 ok "a claiming peer caught up without the entries: the claim is dropped, no rekey"
+# A claim whose peer then holds the session without sending anything or
+# saying it is caught up stops A's writes only for a few heartbeats.
+lie=$((lie + 1))
+"$ROGUE" "$tmp/B2" "tcp://127.0.0.1:$PA" "$IA" liarhold "$lie" >rogue.txt 2>&1 &
+rpid=$!
+waitfor 10 grep -q "says it holds seq $lie of our own feed" A.log ||
+	die "A did not see the claim: $(cat rogue.txt)"
+waitfor 12 grep -q "claimed seq $lie of our own feed but sent nothing for" \
+	A.log || die "A kept the claim of a peer that holds the session silently"
+kill -0 "$rpid" 2>/dev/null || die "the rogue left before the claim expired"
+"$N" -d A member add M9 --name W >/dev/null 2>err.txt ||
+	die "A cannot write while the silent claimer holds on: $(cat err.txt)"
+[ "$(devid A)" = "$IA" ] || die "A rekeyed on a peer's word"
+wait "$rpid" || die "rogue: $(cat rogue.txt)"
+ok "a claiming peer that holds the session silently: the claim expires, writes resume"
 
 # --- the bundle path: a restored box imports its own newer entries ----------
 "$N" -d C keygen >/dev/null

@@ -18,6 +18,8 @@
  *              it never sends; the session is held for 3 seconds
  *   liarsync   as liar, but it refuses every batch (ACK "refused") and
  *              answers the daemon's DONE with a DONE: caught up
+ *   liarhold   as liarsync, but it never says DONE, and holds the session
+ *              for 15 seconds
  * Output lines: "welcome N", "error CODE TEXT", "no answer". */
 #include <errno.h>
 #include <stdio.h>
@@ -204,8 +206,9 @@ main(int argc, char **argv)
 		proto_batch(&b, 0, batch, blen);
 		zmq_send(sock, b.buf, b.len, 0);
 	}
-	if (strcmp(mode, "liarsync") == 0) {
-		int64_t until = (int64_t)time(NULL) + 3;
+	if (strcmp(mode, "liarsync") == 0 || strcmp(mode, "liarhold") == 0) {
+		int hold = strcmp(mode, "liarhold") == 0;
+		int64_t until = (int64_t)time(NULL) + (hold ? 15 : 3);
 		struct proto_msg m;
 		zmq_msg_t msg;
 		int ms = 500;
@@ -222,7 +225,7 @@ main(int argc, char **argv)
 			if (rc == 0 && m.type == PROTO_BATCH &&
 			    proto_ack(&b, m.number, PROTO_ACK_REFUSED, 0) == 0)
 				zmq_send(sock, b.buf, b.len, 0);
-			else if (rc == 0 && m.type == PROTO_DONE &&
+			else if (rc == 0 && m.type == PROTO_DONE && !hold &&
 			    proto_done(&b) == 0) {
 				zmq_send(sock, b.buf, b.len, 0);
 				printf("done\n");
