@@ -747,14 +747,11 @@ test_refused_then_retried(void **state)
 }
 
 /* The same with the device's feed in several batches: every one of them
- * is refused, and the feed must still be offered again.
- *
- * BUG (transport/session.c, on_ack()): each REFUSED ack of the feed
- * appends a struct refused with head = vector_get(s->have, author), but
- * the first refusal has already set have[author] to our own head; so the
- * second and later records say the peer holds the whole feed, and
- * retry_refused(), restoring them in order, leaves have[author] at our
- * head. The feed is never sent again and the peer never converges. */
+ * is refused, and the feed must still be offered again. (A bug once
+ * recorded each refusal with the head the first one had already raised
+ * to ours, so that retry_refused() left the peer's head at ours and the
+ * feed was never sent again: on_ack() records a feed's first refusal
+ * only.) */
 static void
 test_refused_feed_of_many_batches(void **state)
 {
@@ -780,7 +777,7 @@ test_refused_feed_of_many_batches(void **state)
 	late_teardown(&w);
 	assert_true(refusals >= 2);
 	if (ca != cb || !same)
-		fail_msg("BUG: after %zu refusals the dialer holds %zu of %zu "
+		fail_msg("after %zu refusals the dialer holds %zu of %zu "
 		    "entries; the listener thinks it lags %llu", refusals, cb,
 		    ca, (unsigned long long)ahead);
 }
