@@ -45,10 +45,7 @@ kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 network A B
 members=$((ENTRIES * 10 / 651))
 [ "$members" -ge 1 ] || members=1
-python3 "$BOOKS" books --members "$members" --months 24 --seed 7 >/dev/null
-for t in members accounts postings; do
-	"$N" -d A import "$t" "books/$t.csv" >/dev/null
-done
+books A "$members" 24 7
 PA=$(freeport)
 conf A "$PA"
 conf B "" "peers = $(devid A)@tcp://127.0.0.1:$PA"

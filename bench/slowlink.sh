@@ -69,10 +69,7 @@ waitfor() {
 members=$((ENTRIES * 10 / 343))
 [ "$members" -ge 1 ] || members=1
 network A B C E F
-"$PY" "$BOOKS" books --members "$members" --months 12 --seed 7 >/dev/null
-for t in members accounts postings; do
-	"$N" -d A import "$t" "books/$t.csv" >/dev/null
-done
+books A "$members" 12 7
 PA=$(freeport)
 bconf A "$PA"
 start A

@@ -140,11 +140,7 @@ run() {
 	mkdir "$tmp"
 	cd "$tmp"
 	network A B
-	"$PY" "$BOOKS" books --members "$(members_for "$want")" \
-		--months 24 --seed 7 >/dev/null
-	for t in members accounts postings; do
-		"$N" -d A import "$t" "books/$t.csv" >/dev/null
-	done
+	books A "$(members_for "$want")" 24 7
 	# The encoded entries B will receive: everything A holds but what B
 	# already has from the join bundle (the same first entries).
 	"$N" -d A bundle export all.bundle >/dev/null

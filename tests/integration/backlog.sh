@@ -78,11 +78,7 @@ backlog() {
 		tmp=$tmp/$name
 		cd "$tmp"
 		network A B K
-		python3 "$SHARED/data/make-koperasi-books.py" books \
-			--members "$members" --months 24 --seed 7 >/dev/null
-		for t in members accounts postings; do
-			"$N" -d A import "$t" "books/$t.csv" >/dev/null
-		done
+		books A "$members" 24 7
 		PA=$(freeport) PB=$(freeport)
 		conf A "$PA"
 		conf B "$PB" "peers = $(devid A)@tcp://127.0.0.1:$PA"

@@ -313,11 +313,7 @@ stop H
 # after a few heartbeats (1 s here) rather than hold it for ever.
 cd "$root" && mkdir stall && cd stall && tmp=$root/stall
 network A B
-python3 "$SHARED/data/make-koperasi-books.py" books --members 40 \
-	--months 12 --seed 3 >/dev/null
-for t in members accounts postings; do
-	"$N" -d A import "$t" "books/$t.csv" >/dev/null
-done
+books A 40 12 3
 PA=$(freeport)
 conf A "$PA"
 start A

@@ -113,6 +113,19 @@ converge() {
 
 count() { "$N" -d "$tmp/$1" log | wc -l; }
 
+# books BOX MEMBERS MONTHS [SEED]: BOX imports the books the shared
+# generator makes ($SHARED/data, or $BOOKS; run by $PY or python3), which
+# it leaves in $tmp/books.
+books() {
+	"${PY:-python3}" "${BOOKS:-$SHARED/data/make-koperasi-books.py}" \
+		"$tmp/books" --members "$2" --months "$3" --seed "${4:-1}" \
+		>/dev/null || die "the books generator failed"
+	for t in members accounts postings; do
+		"$N" -d "$tmp/$1" import "$t" "$tmp/books/$t.csv" >/dev/null ||
+			die "$1 could not import books/$t.csv"
+	done
+}
+
 # network ROOT BOX...: ROOT founds a network and enrols every BOX as a
 # clerk (ROLE env overrides); each BOX joins by a bundle from ROOT.
 network() {
