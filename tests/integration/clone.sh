@@ -181,7 +181,9 @@ waitfor 10 grep -q "claimed seq $lie of our own feed but is caught up" A.log ||
 	die "A cannot write after the claim: $(cat err.txt)"
 ok "a claiming peer caught up without the entries: the claim is dropped, no rekey"
 # A claim whose peer then holds the session without sending anything or
-# saying it is caught up stops A's writes only for a few heartbeats.
+# saying it is caught up stops A's writes only for a few heartbeats. (B2's
+# own nusad, with the key the rogue uses, would take the session over.)
+stop B2
 lie=$((lie + 1))
 "$ROGUE" "$tmp/B2" "tcp://127.0.0.1:$PA" "$IA" liarhold "$lie" >rogue.txt 2>&1 &
 rpid=$!
