@@ -285,9 +285,7 @@ peer_seen(struct nusad *d, const uint8_t id[NUSA_KEY_LEN], size_t net,
 		snprintf(p->addr, sizeof(p->addr), "%s", addr);
 }
 
-/* A synced peer's vector is its receipt (receipt.h): what it has, as
- * CURVE authenticated it. Kept in the store, so that nusactl status and
- * bundle export --for-peer know it without nusad. */
+/* One receipt to record, for store_write(). */
 struct receipt_job {
 	const uint8_t *id;
 	const struct vector *have;
@@ -302,6 +300,9 @@ receipt_job_run(struct store_txn *t, void *ctx)
 	return receipt_put_sync(t, j->id, j->have, j->at);
 }
 
+/* A synced peer's vector is its receipt (receipt.h): what it has, as
+ * CURVE authenticated it. Kept in the store, so that nusactl status and
+ * bundle export --for-peer know it without nusad. */
 static void
 peer_receipt(struct nusad *d, const uint8_t *id, size_t net,
     const struct session *s)
