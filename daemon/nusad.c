@@ -305,14 +305,15 @@ receipt_job_run(struct store_txn *t, void *ctx)
  * bundle export --for-peer know it without nusad. */
 static void
 peer_receipt(struct nusad *d, const uint8_t *id, size_t net,
-    const struct session *s)
+    struct session *s)
 {
 	char hex[2 * NUSA_KEY_LEN + 1];
 	struct receipt_job j = { id, session_have(s), (uint64_t)time(NULL) };
-	int rc;
+	int rc = -ENOMEM;
 
 	/* store_write(): a full map grows rather than losing the receipt. */
-	if ((rc = store_write(d->nets[net].store, receipt_job_run, &j)) != 0)
+	if (j.have == NULL ||
+	    (rc = store_write(d->nets[net].store, receipt_job_run, &j)) != 0)
 		log_warn(&d->log, "receipt of %.16s: %s",
 		    nusa_hex(hex, id, NUSA_KEY_LEN), nusa_strerror(rc));
 }
@@ -320,7 +321,7 @@ peer_receipt(struct nusad *d, const uint8_t *id, size_t net,
 /* Folds a finished session's counts into its peer's record. */
 static void
 peer_fold(struct nusad *d, const uint8_t *id, size_t net,
-    const struct session *s)
+    struct session *s)
 {
 	struct peer *p = peer_get(d, id, net);
 	const struct session_stats *st = session_stats(s);

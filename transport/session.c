@@ -57,6 +57,7 @@ struct session {
 	int sent_done;
 	struct refused refused[REFUSED_MAX];
 	size_t nrefused;
+	struct vector *report;	/* have, with refused feeds at their heads */
 	uint8_t resent[RESENT_MAX][NUSA_KEY_LEN];
 	size_t nresent;
 	int forks_asked, forks_answered;
@@ -120,6 +121,7 @@ session_free(struct session **sp)
 	if (sp == NULL || (s = *sp) == NULL)
 		return;
 	vector_free(&s->have);
+	vector_free(&s->report);
 	stream_free(&s->stream);
 	stream_reader_free(&s->reader);
 	free(s->out.buf);
@@ -565,6 +567,17 @@ on_batch(struct session *s, const struct proto_msg *m)
 	return status == PROTO_ACK_GAP ? session_pump(s, 0) : 0;
 }
 
+static int
+is_refused(const struct session *s, const uint8_t author[NUSA_KEY_LEN])
+{
+	size_t i;
+
+	for (i = 0; i < s->nrefused; i++)
+		if (memcmp(s->refused[i].author, author, NUSA_KEY_LEN) == 0)
+			return 1;
+	return 0;
+}
+
 static void
 retry_refused(struct session *s)
 {
@@ -769,6 +782,13 @@ session_pump(struct session *s, int changed)
 		if ((rc = store_begin(s->c.store, &t, STORE_READ)) != 0)
 			return rc;
 		more = stream_next(s->stream, t, &b);
+		if (more == 1 && is_refused(s, b.author)) {
+			/* The rest of a feed the peer cannot take yet: not
+			 * sent (paid bytes); retry_refused() plans it again. */
+			store_abort(t);
+			s->st.skipped_entries += b.n;
+			continue;
+		}
 		rc = more == 1 ? proto_batch(&s->out, s->next_out, b.data,
 		    b.len) : more;
 		store_abort(t);
@@ -882,9 +902,26 @@ session_peer_error(const struct session *s)
 }
 
 const struct vector *
-session_have(const struct session *s)
+session_have(struct session *s)
 {
-	return s->have;
+	size_t i;
+
+	if (s->nrefused == 0)
+		return s->have;
+	/* have holds our head for a refused feed (so that no plan offers
+	 * it again): what the peer holds is the head noted at the refusal. */
+	if (s->report == NULL && (s->report = vector_new()) == NULL)
+		return NULL;
+	s->report->n = 0;
+	for (i = 0; i < s->have->n; i++)
+		if (vector_set(s->report, s->have->v[i].author,
+		    s->have->v[i].seq) != 0)
+			return NULL;
+	for (i = 0; i < s->nrefused; i++)
+		if (vector_set(s->report, s->refused[i].author,
+		    s->refused[i].head) != 0)
+			return NULL;
+	return s->report;
 }
 
 struct lag {
@@ -907,7 +944,8 @@ int
 session_lag(struct session *s, uint64_t *ahead, uint64_t *behind)
 {
 	struct store_txn *t;
-	struct lag l = { .have = s->have };
+	struct lag l = { .have = session_have(s) };
+	const struct vector *have = l.have;
 	size_t i;
 	uint64_t ours;
 	int rc;
@@ -915,13 +953,15 @@ session_lag(struct session *s, uint64_t *ahead, uint64_t *behind)
 	*ahead = *behind = 0;
 	if (!s->established)
 		return 0;
+	if (have == NULL)
+		return -ENOMEM;
 	if ((rc = store_begin(s->c.store, &t, STORE_READ)) != 0)
 		return rc;
 	rc = store_vector_each(t, lag_item, &l);
-	for (i = 0; rc == 0 && i < s->have->n; i++) {
-		ours = store_vector_get(t, s->have->v[i].author);
-		if (s->have->v[i].seq > ours)
-			*behind += s->have->v[i].seq - ours;
+	for (i = 0; rc == 0 && i < have->n; i++) {
+		ours = store_vector_get(t, have->v[i].author);
+		if (have->v[i].seq > ours)
+			*behind += have->v[i].seq - ours;
 	}
 	store_abort(t);
 	*ahead = l.ahead;

@@ -42,6 +42,7 @@ struct session_stats {
 	uint64_t sent_entries, sent_batches;
 	uint64_t recv_entries, recv_batches;
 	uint64_t added, duplicates, refused, revoked;
+	uint64_t skipped_entries;	/* of feeds the peer refused: not sent */
 	uint64_t bytes_in, bytes_out;	/* protocol messages */
 	uint64_t msgs_in, msgs_out;
 	int64_t established;	/* unix time, 0 if not yet */
@@ -113,8 +114,9 @@ uint64_t session_peer_seq(const struct session *s,
     const uint8_t author[NUSA_KEY_LEN]);
 
 /* What the peer holds, as far as this session knows: its vector, with
- * what it acknowledged since. Valid until the next call on s. */
-const struct vector *session_have(const struct session *s);
+ * what it acknowledged since (a feed it refused at the head it had then).
+ * Valid until the next call on s; NULL if out of memory. */
+const struct vector *session_have(struct session *s);
 
 /* Entries we hold that the peer lacks, and that the peer holds and we
  * lack, as far as this session knows. */

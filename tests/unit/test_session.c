@@ -20,6 +20,7 @@
 #include "store.h"
 #include "testfeed.h"
 #include "testutil.h"
+#include "vector.h"
 
 /* Two sessions wired back to back in memory: what one side sends waits
  * in its queue until deliver() hands it, decoded, to the other. */
@@ -782,6 +783,53 @@ test_refused_feed_of_many_batches(void **state)
 		    ca, (unsigned long long)ahead);
 }
 
+/* A feed of many batches refused at its first: the batches in flight are
+ * refused, the rest is not sent at all (paid bytes), and until the feed
+ * is retried the peer is not said to hold it (its receipt would make
+ * bundles --for-peer leave the feed out). */
+static void
+test_refused_feed_not_streamed_on(void **state)
+{
+	struct late w;
+	struct pair p;
+	struct proto_msg m;
+	const struct vector *have;
+	uint64_t ahead, behind;
+	int seen = 0;
+
+	(void)state;
+	late_setup(&w, 20);
+	pair_new(&p, w.b, w.a, 2, PROTO_CREDIT, PROTO_CREDIT);
+	assert_int_equal(session_start(p.d.s), 0);
+	/* Until the listener has taken the first refusal. */
+	while (!seen && (p.d.qlen || p.l.qlen)) {
+		if (p.d.qlen) {
+			seen = proto_decode(&m, peek(&p.d)->p,
+			    peek(&p.d)->len) == 0 && m.type == PROTO_ACK &&
+			    m.status == PROTO_ACK_REFUSED;
+			assert_int_equal(deliver(&p.d, &p.l), 0);
+		}
+		if (!seen && p.l.qlen)
+			assert_int_equal(deliver(&p.l, &p.d), 0);
+	}
+	assert_true(seen);
+	have = session_have(p.l.s);
+	assert_non_null(have);
+	assert_int_equal(vector_get(have, w.dev->pk), 0);
+	assert_int_equal(session_lag(p.l.s, &ahead, &behind), 0);
+	assert_true(ahead >= 20);
+	run(&p);
+	/* Only the batches in flight at the refusal were refused. */
+	assert_int_equal(p.d.acks_refused, PROTO_CREDIT);
+	assert_true(session_stats(p.l.s)->skipped_entries > 0);
+	tf_same_digest(w.a, w.b);
+	assert_int_equal(tf_count(w.b), tf_count(w.a));
+	assert_synced(&p);
+	assert_int_equal(vector_get(session_have(p.l.s), w.dev->pk), 20);
+	pair_free(&p);
+	late_teardown(&w);
+}
+
 /* Every byte of a batch flipped in transit: the receiver ends the
  * session, blames the peer, says so in an ERROR, and stores nothing. */
 static void
@@ -1307,6 +1355,7 @@ main(void)
 #undef T
 		cmocka_unit_test(test_refused_then_retried),
 		cmocka_unit_test(test_refused_feed_of_many_batches),
+		cmocka_unit_test(test_refused_feed_not_streamed_on),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
