@@ -1724,7 +1724,9 @@ cmd_import(struct ctl *c)
 		    c->argv[0]);
 	if ((f = fopen(c->argv[1], "r")) == NULL)
 		return fail(c, "%s: %s", c->argv[1], strerror(errno));
-	if (load_key(c) != 0 || open_store(c, 0) != 0) {
+	/* The clone guard first, as for every write: a copied card must not
+	 * sign the books with the original's key (a fork). */
+	if (open_store(c, 0) != 0 || guard(c) != 0 || load_key(c) != 0) {
 		fclose(f);
 		return EXIT_FAILURE;
 	}

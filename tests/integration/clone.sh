@@ -90,6 +90,25 @@ NUSA_TEST_MACHINE_ID=machine-two "$N" -d B2 member add M9 --name X \
 [ $rc = 1 ] && grep -q "nusactl enrol $IB2" err.txt ||
 	die "a second write on the copy was not refused"
 "$N" -d B post deposit S1 20 >/dev/null || die "the original B cannot post"
+# A CSV import is a write like any other: on a copy it is refused too,
+# the first write included.
+printf 'id,name\nM77,Made\n' >m77.csv
+rc=0
+NUSA_TEST_MACHINE_ID=machine-two "$N" -d B2 import members m77.csv \
+	2>err.txt >/dev/null || rc=$?
+[ $rc = 1 ] && grep -q "nusactl enrol $IB2" err.txt ||
+	die "an import on the copy was not refused (exit $rc): $(cat err.txt)"
+stop B
+cp -a B B3
+start B
+rc=0
+NUSA_TEST_MACHINE_ID=machine-three "$N" -d B3 import members m77.csv \
+	2>err.txt >/dev/null || rc=$?
+[ $rc = 1 ] && grep -q "refused: this box was copied" err.txt ||
+	die "a copy's first write, an import, was not refused (exit $rc): $(cat err.txt)"
+[ "$(NUSA_TEST_MACHINE_ID=machine-three devid B3)" != "$IB" ] ||
+	die "the copy that imported kept the device key"
+rm -rf B3
 ok "the copy switched to a new key and refuses writes with the enrol command; B posts"
 
 NUSA_TEST_MACHINE_ID=machine-two start B2
