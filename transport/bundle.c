@@ -705,9 +705,13 @@ read_batch(struct bundle_reader *r, struct store_batch *b)
 	/* The first body is whole: its author and seq are in the clear
 	 * (store_ingest() checks them, and the chain from there). */
 	first = codec_rd64(r->buf + ENTRY_SEQ_AT);
-	if (first != 0 && first <= UINT64_MAX - count &&
-	    (rc = seen_batch(r, r->buf + ENTRY_AUTHOR_AT, first,
-	    first + count - 1)) != 0)
+	/* Seqs that reach the top of the range are no feed's: refused, not
+	 * waved past the rewind and author limits. (Seq 0 is no entry's:
+	 * decoding the body refuses it.) */
+	if (first > UINT64_MAX - count)
+		return -NUSA_EMALFORMED;
+	if (first != 0 && (rc = seen_batch(r, r->buf + ENTRY_AUTHOR_AT,
+	    first, first + count - 1)) != 0)
 		return rc;
 	r->entries += count;
 	r->batches++;

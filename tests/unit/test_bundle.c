@@ -1696,6 +1696,59 @@ test_bomb_repeat(void **state)
 	store_close(s);
 }
 
+/* A batch at the top of the seq range (a stranger's entry with seq
+ * 2^64-1) repeated under a header that promises everything: it must not
+ * slip past the rewind limit, each copy costing a signature check. */
+static void
+test_seq_at_top(void **state)
+{
+	struct net *n = *state;
+	struct bundle_fault where;
+	struct bundle_stats st;
+	struct tf_author a;
+	struct tf_ent e;
+	struct mem raw, m;
+	struct store *s;
+	uint8_t len[4];
+	size_t i;
+	FILE *f;
+
+	tf_author_init(&a, n->stranger, n->root->pk);
+	a.seq = UINT64_MAX - 1;
+	memset(a.prev, 0x5a, sizeof(a.prev));
+	tf_record(&a, COLL_MEMBER, "m1", "name", "Siti", 5000, &e);
+	assert_true(e.seq == UINT64_MAX);
+	export_mem(n->office, n->root, NULL, &raw, NULL, BUNDLE_RAW);
+	s = testutil_store(n->dir, "top", NULL);
+	tf_join(s, n->root->pk);
+	assert_int_equal(import_mem(s, raw.buf, raw.len, n->root, &st,
+	    &where), 0);
+	memset((uint8_t *)raw.buf + BUNDLE_HEAD_LEN - 12, 0x7f, 12);
+	f = open_memstream(&m.buf, &m.len);
+	assert_non_null(f);
+	fwrite(raw.buf, 1, BUNDLE_HEAD_LEN, f);
+	for (i = 0; i < 1100; i++) {
+		fputc('B', f);
+		fputc(0, f);
+		fputc(1, f);		/* u16 count 1 */
+		len[0] = (uint8_t)(e.len >> 24);
+		len[1] = (uint8_t)(e.len >> 16);
+		len[2] = (uint8_t)(e.len >> 8);
+		len[3] = (uint8_t)e.len;
+		fwrite(len, 1, 4, f);
+		fwrite(e.body, 1, e.len, f);
+		fwrite(e.sig, 1, NUSA_SIG_LEN, f);
+	}
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(import_mem(s, m.buf, m.len, n->root, &st, &where),
+	    -NUSA_EMALFORMED);
+	assert_int_equal(where.batch, 1);
+	assert_int_equal(st.added, 0);
+	store_close(s);
+	mem_free(&raw);
+	mem_free(&m);
+}
+
 int
 main(void)
 {
@@ -1724,6 +1777,7 @@ main(void)
 		T(test_bomb),
 		T(test_many_receipts),
 		T(test_bomb_repeat),
+		T(test_seq_at_top),
 		T(test_join_small_map),
 #undef T
 	};
