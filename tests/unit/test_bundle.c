@@ -12,6 +12,7 @@
 #include <zstd.h>
 
 #include "bundle.h"
+#include "codec.h"
 #include "entry.h"
 #include "key.h"
 #include "ledger.h"
@@ -1731,10 +1732,7 @@ test_seq_at_top(void **state)
 		fputc('B', f);
 		fputc(0, f);
 		fputc(1, f);		/* u16 count 1 */
-		len[0] = (uint8_t)(e.len >> 24);
-		len[1] = (uint8_t)(e.len >> 16);
-		len[2] = (uint8_t)(e.len >> 8);
-		len[3] = (uint8_t)e.len;
+		codec_be32(len, (uint32_t)e.len);
 		fwrite(len, 1, 4, f);
 		fwrite(e.body, 1, e.len, f);
 		fwrite(e.sig, 1, NUSA_SIG_LEN, f);
